@@ -1,0 +1,1 @@
+"""pyiked.daemon."""
