@@ -1,0 +1,1 @@
+"""pyiked benchmarks: `python -m bench [--quick] [names...]`."""
