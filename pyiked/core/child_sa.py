@@ -1,0 +1,323 @@
+"""CHILD SAs: negotiation shared by IKE_AUTH and CREATE_CHILD_SA, keys, and events.
+
+A CHILD SA is a pair of ESP (or AH) SAs, one per direction, with the traffic selectors
+both ends agreed on (RFC 7296 §1.3, §2.9, §2.17).
+
+States:
+    INSTALLED   keys are in the kernel (ChildSAInstall emitted)
+    REKEYING    we sent a CREATE_CHILD_SA with REKEY_SA for it (§2.8)
+    REKEYED     a new SA took over; the old one waits for its Delete
+    DELETING    we sent its Delete (§1.4.1)
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+import logging
+
+from pyiked._fast import wire
+
+from . import keys, proposals
+from .errors import InvalidSyntax, NoProposalChosen, TsUnacceptable
+from .events import ChildSAInstall, ChildSARemove, Encapsulation, Lifetime, SAKeys
+from .iana import NotifyType, ProtocolId, TSType
+from .ts import TS, narrow
+
+log = logging.getLogger("pyiked.engine")
+
+REPLAY_WINDOW = 64  # RFC 4303 §3.4.3: at least 32, 64 recommended
+
+
+class ChildState(enum.Enum):
+    INSTALLED = "INSTALLED"
+    REKEYING = "REKEYING"
+    REKEYED = "REKEYED"
+    DELETING = "DELETING"
+
+
+class ChildSA:
+    __slots__ = (
+        "child_id", "reqid", "protocol", "spi_in", "spi_out", "transport", "suite",
+        "ts_local", "ts_remote", "state", "created", "initiator", "rekey_at", "expire_at",
+        "policy_name", "keys_in", "keys_out", "lifetime", "__weakref__",
+    )
+
+    def __init__(self, child_id, reqid, protocol, spi_in, spi_out, transport, suite,
+                 ts_local, ts_remote, initiator, now, lifetime, policy_name):
+        self.child_id = child_id
+        self.reqid = reqid
+        self.protocol = protocol
+        self.spi_in = spi_in  # int: the SPI the peer puts on packets to us
+        self.spi_out = spi_out  # int: the SPI we put on packets to the peer
+        self.transport = transport
+        self.suite = suite
+        self.ts_local = tuple(ts_local)
+        self.ts_remote = tuple(ts_remote)
+        self.state = ChildState.INSTALLED
+        self.created = now
+        self.initiator = initiator  # we initiated the exchange that created it
+        self.lifetime = lifetime
+        self.rekey_at = now + lifetime.soft_seconds if lifetime.soft_seconds else None
+        self.expire_at = now + lifetime.hard_seconds if lifetime.hard_seconds else None
+        self.policy_name = policy_name
+        self.keys_in = None
+        self.keys_out = None
+
+    def deadlines(self):
+        return [t for t in (self.rekey_at, self.expire_at) if t is not None]
+
+    def __repr__(self):
+        return (f"<ChildSA #{self.child_id} {self.state.value} in {self.spi_in:08x} "
+                f"out {self.spi_out:08x}>")
+
+
+def policy_selectors(policy, local_ip=None, remote_ip=None) -> tuple[list[TS], list[TS]]:
+    """The local and remote selectors of a policy's flows (`from` is local, `to` remote).
+
+    `any` becomes the whole address family of the peer; a transport-mode policy without
+    flows protects the two IKE endpoints (host-to-host).
+    """
+    local, remote = [], []
+    version = ipaddress.ip_address(remote_ip).version if remote_ip else 4
+    for flow in policy.flows:
+        lts = _flow_ts(flow.src, flow.src_port, flow.proto, version, local_ip if flow.src_dynamic else None)
+        rts = _flow_ts(flow.dst, flow.dst_port, flow.proto, version, remote_ip if flow.dst_dynamic else None)
+        if lts not in local:
+            local.append(lts)
+        if rts not in remote:
+            remote.append(rts)
+    if not policy.flows and local_ip and remote_ip:
+        local, remote = [TS.host(local_ip)], [TS.host(remote_ip)]
+    return local, remote
+
+
+def _flow_ts(network, port, proto, version, dynamic_ip):
+    if dynamic_ip is not None:
+        return TS.host(dynamic_ip, proto)
+    if network is None:
+        network = "0.0.0.0/0" if version == 4 else "::/0"
+    if port:
+        return TS.from_network(network, proto, port, port)
+    return TS.from_network(network, proto)
+
+
+# -- wire <-> TS --------------------------------------------------------------------------
+
+def ts_from_wire(selectors) -> list[TS]:
+    out = []
+    for s in selectors:
+        if s.ts_type not in (TSType.TS_IPV4_ADDR_RANGE, TSType.TS_IPV6_ADDR_RANGE):
+            continue  # §3.13.1: unknown selector types are skipped
+        try:
+            start, end = ipaddress.ip_address(s.start_addr), ipaddress.ip_address(s.end_addr)
+        except ValueError:
+            raise InvalidSyntax("traffic selector address of the wrong length") from None
+        out.append(TS(start, end, s.ip_protocol, s.start_port, s.end_port))
+    return out
+
+
+def ts_to_wire(selectors) -> list:
+    return [
+        wire.TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port,
+                             ts.start_addr.packed, ts.end_addr.packed)
+        for ts in selectors
+    ]
+
+
+# -- negotiation --------------------------------------------------------------------------
+
+def wants_transport(notifies) -> bool:
+    return any(n.type == NotifyType.USE_TRANSPORT_MODE for n in notifies)
+
+
+def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, nonces=None,
+            rekey_of=None):
+    """Responder side of a CHILD SA (IKE_AUTH or CREATE_CHILD_SA).
+
+    Returns (child, response payloads, install event). Raises NoProposalChosen,
+    TsUnacceptable (§2.9) for the caller to turn into the notify.
+    """
+    engine = ike_sa.engine
+    transport = wants_transport(notifies)
+    if transport and not policy.transport:
+        transport = False  # §1.3.1: we answer without USE_TRANSPORT_MODE: tunnel mode
+    if policy.transport and not transport:
+        raise NoProposalChosen("policy requires transport mode, the peer asked for tunnel")
+    if transport and not engine.backend_supports_transport:
+        raise NoProposalChosen("the data plane cannot carry transport mode")
+    suite = proposals.select(sa_payload, policy.child_proposals_or_default, policy.protocol,
+                             allow_legacy=True, ke_hint=None)
+    local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
+    # §2.9: TSi describes the initiator's side (our remote), TSr ours
+    ts_remote = narrow(ts_from_wire(tsi), remote_allowed)
+    ts_local = narrow(ts_from_wire(tsr), local_allowed)
+    if not ts_remote or not ts_local:
+        raise TsUnacceptable("proposed traffic selectors are outside the policy")
+    if len(suite.spi) != 4:
+        raise InvalidSyntax("ESP/AH proposal SPI must be 4 octets")
+    spi_out = int.from_bytes(suite.spi, "big")
+    spi_in = engine.allocate_spi(policy.protocol, ike_sa)
+    nonce_i, nonce_r = nonces or (ike_sa.nonce_i, ike_sa.nonce_r)
+    child = _make_child(ike_sa, policy, suite, spi_in, spi_out, transport, ts_local, ts_remote,
+                        initiator=False, now=now, rekey_of=rekey_of)
+    event = derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, rekey_of)
+    payloads = [suite.sa_payload(spi_in.to_bytes(4, "big")),
+                wire.TSi(ts_to_wire(ts_remote)), wire.TSr(ts_to_wire(ts_local))]
+    if transport:
+        payloads.append(wire.Notify(NotifyType.USE_TRANSPORT_MODE))
+    return child, payloads, event
+
+
+class Proposal:
+    """Initiator side: what we offered, kept until the answer arrives."""
+
+    __slots__ = ("policy", "spi_in", "offered", "ts_local", "ts_remote", "transport", "rekey_of", "ke")
+
+    def __init__(self, policy, spi_in, offered, ts_local, ts_remote, transport, rekey_of=None, ke=None):
+        self.policy = policy
+        self.spi_in = spi_in
+        self.offered = offered
+        self.ts_local = ts_local
+        self.ts_remote = ts_remote
+        self.transport = transport
+        self.rekey_of = rekey_of
+        self.ke = ke
+
+
+def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_group=None):
+    """Initiator side: our SA, TSi, TSr (and USE_TRANSPORT_MODE) payloads."""
+    engine = ike_sa.engine
+    if ts_local is None:
+        ts_local, ts_remote = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
+    spi_in = engine.allocate_spi(policy.protocol, ike_sa)
+    specs = [s for s in policy.child_proposals_or_default if s.protocol == policy.protocol]
+    if pfs_group is None:
+        specs = [_without_ke(s) for s in specs]
+    offered = proposals.offer(specs, spi_in.to_bytes(4, "big"), ke_first=pfs_group)
+    payloads = [offered, wire.TSi(ts_to_wire(ts_local)), wire.TSr(ts_to_wire(ts_remote))]
+    if policy.transport:
+        payloads.append(wire.Notify(NotifyType.USE_TRANSPORT_MODE))
+    return Proposal(policy, spi_in, offered, ts_local, ts_remote, policy.transport, rekey_of), payloads
+
+
+def _without_ke(spec):
+    from dataclasses import replace
+
+    return replace(spec, ke=())
+
+
+def complete(ike_sa, proposal: Proposal, sa_payload, tsi, tsr, notifies, now, shared=None,
+             nonces=None):
+    """Initiator: accept the responder's answer (§2.7, §2.9) and build the CHILD SA."""
+    suite = proposals.accept_answer(sa_payload, proposal.offered, proposal.policy.protocol)
+    ts_local = ts_from_wire(tsi)
+    ts_remote = ts_from_wire(tsr)
+    # §2.9: the responder may only narrow what we proposed
+    if not ts_local or not ts_remote or not _within(ts_local, proposal.ts_local) or not _within(ts_remote, proposal.ts_remote):
+        raise TsUnacceptable("responder's traffic selectors are not a subset of ours")
+    transport = wants_transport(notifies)
+    if proposal.transport and not transport:
+        raise NoProposalChosen("responder refused transport mode")
+    if len(suite.spi) != 4:
+        raise InvalidSyntax("ESP/AH SPI must be 4 octets")
+    spi_out = int.from_bytes(suite.spi, "big")
+    nonce_i, nonce_r = nonces or (ike_sa.nonce_i, ike_sa.nonce_r)
+    child = _make_child(ike_sa, proposal.policy, suite, proposal.spi_in, spi_out, transport,
+                        ts_local, ts_remote, initiator=True, now=now, rekey_of=proposal.rekey_of)
+    event = derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, proposal.rekey_of)
+    return child, event
+
+
+def _within(narrowed, proposed) -> bool:
+    return all(any(p.contains(ts) for p in proposed) for ts in narrowed)
+
+
+def _make_child(ike_sa, policy, suite, spi_in, spi_out, transport, ts_local, ts_remote, initiator,
+                now, rekey_of):
+    engine = ike_sa.engine
+    if rekey_of is not None:
+        reqid = rekey_of.reqid
+    else:
+        reqid = engine.reqid_for(policy.name, tuple(ts_local), tuple(ts_remote))
+    lifetime = engine.child_lifetime(policy)
+    return ChildSA(engine.next_child_id(), reqid, policy.protocol, spi_in, spi_out, transport,
+                   suite, ts_local, ts_remote, initiator, now, lifetime, policy.name)
+
+
+def derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, rekey_of):
+    """§2.17 KEYMAT, split initiator→responder first, and the ChildSAInstall event."""
+    suite = child.suite
+    encr_i, integ_i, encr_r, integ_r = keys.child_keymat(
+        ike_sa.suite.prf_id, ike_sa.keys.sk_d, nonce_i, nonce_r, shared,
+        encr_id=suite.encr_id, encr_key_bits=suite.encr_key_bits, integ_id=suite.integ_id,
+    )
+    # keys flow from the *exchange* initiator, which is not always the IKE SA initiator
+    if child.initiator:
+        out_keys, in_keys = (encr_i, integ_i), (encr_r, integ_r)
+    else:
+        out_keys, in_keys = (encr_r, integ_r), (encr_i, integ_i)
+    inbound = SAKeys(child.spi_in, suite.encr_id, suite.encr_key_bits, suite.integ_id, *in_keys)
+    outbound = SAKeys(child.spi_out, suite.encr_id, suite.encr_key_bits, suite.integ_id, *out_keys)
+    return install_event(ike_sa, child, inbound, outbound, rekey_of)
+
+
+def install_event(ike_sa, child, inbound, outbound, rekey_of=None) -> ChildSAInstall:
+    local_ip, remote_ip = ike_sa.local_addr[0], ike_sa.remote_addr[0]
+    encap = Encapsulation(ike_sa.local_addr[1], ike_sa.remote_addr[1]) if ike_sa.natted else None
+    return ChildSAInstall(
+        ike_sa=ike_sa.ike_sa_id,
+        child_id=child.child_id,
+        reqid=child.reqid,
+        protocol=child.protocol,
+        mode="transport" if child.transport else "tunnel",
+        local_addr=ipaddress.ip_address(local_ip),
+        remote_addr=ipaddress.ip_address(remote_ip),
+        inbound=inbound,
+        outbound=outbound,
+        ts_local=child.ts_local,
+        ts_remote=child.ts_remote,
+        esn=child.suite.esn,
+        replay_window=REPLAY_WINDOW,
+        lifetime=child.lifetime,
+        encap=encap,
+        rekey_of=rekey_of.child_id if rekey_of is not None else None,
+        initiator=child.initiator,
+    )
+
+
+def remove_event(ike_sa, child, remove_policies=True, reason="") -> ChildSARemove:
+    return ChildSARemove(
+        ike_sa=ike_sa.ike_sa_id,
+        child_id=child.child_id,
+        reqid=child.reqid,
+        protocol=child.protocol,
+        local_addr=ipaddress.ip_address(ike_sa.local_addr[0]),
+        remote_addr=ipaddress.ip_address(ike_sa.remote_addr[0]),
+        inbound_spi=child.spi_in,
+        outbound_spi=child.spi_out,
+        ts_local=child.ts_local,
+        ts_remote=child.ts_remote,
+        remove_policies=remove_policies,
+        reason=reason,
+    )
+
+
+def lifetime_for(policy, jitter: float) -> Lifetime:
+    """Hard limits from the policy; the soft limit (rekey) at 85–95 % of the hard one,
+    randomized so that thousands of SAs do not rekey in the same second (as OpenIKED)."""
+    hard = policy.lifetime_seconds
+    hard_bytes = policy.lifetime_bytes
+    factor = 0.85 + 0.10 * jitter
+    return Lifetime(
+        soft_seconds=int(hard * factor) if hard else 0,
+        hard_seconds=hard,
+        soft_bytes=int(hard_bytes * factor) if hard_bytes else 0,
+        hard_bytes=hard_bytes,
+    )
+
+
+__all__ = [
+    "ChildSA", "ChildState", "Proposal", "ProtocolId", "policy_selectors", "respond", "propose",
+    "complete", "remove_event", "install_event", "lifetime_for", "ts_from_wire", "ts_to_wire",
+]

@@ -1,0 +1,477 @@
+"""The sans-I/O IKEv2 engine: every IKE SA of this host, driven from outside.
+
+    engine.receive_datagram(data, local_addr, remote_addr, now)
+    engine.datagrams_to_send() -> [(data, local_addr, remote_addr)]
+    engine.next_event() -> Event | None
+    engine.get_timer() -> float | None;  engine.handle_timer(now)
+    engine.initiate(policy, now), engine.delete_ike_sa(id, now), engine.delete_child_sa(...),
+    engine.kernel_notice(notice, now), engine.child_install_failed(child_id, reason, now)
+
+Addresses are (ip string, port) tuples. Time is always passed in; randomness comes from
+the injected `random(n)` so tests are deterministic. Nothing raises out of the engine: a
+protocol error becomes the RFC reaction (a notify or a silent drop), and an unexpected
+internal error is logged and counted without touching other SAs.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import itertools
+import logging
+import os
+from collections import Counter, deque
+
+from pyiked._fast import dispatch, sk, wire
+
+from . import child_sa, events, proposals
+from .errors import IkeError, SilentDrop
+from .exchanges import ike_auth, ike_sa_init, informational
+from .iana import IKE_PORT, NAT_T_PORT, ExchangeType, NotifyType, ProtocolId
+from .ike_sa import HALF_OPEN, IkeSA, State
+from .child_sa import ChildState
+
+log = logging.getLogger("pyiked.engine")
+
+
+class Engine:
+    # §2.4 / OpenIKED defaults: first retransmission after 2 s, doubling, 5 tries
+    retransmit_timeout = 2.0
+    retransmit_base = 2.0
+    retransmit_tries = 5
+    keepalive_interval = 20.0  # RFC 3948 §4, OpenIKED's 20 s
+
+    def __init__(self, store, *, random=os.urandom, spi_allocator=None, ike_port=IKE_PORT,
+                 natt_port=NAT_T_PORT, force_udp_encap=False, backend_supports_transport=True,
+                 strict=False):
+        self.store = store
+        self.random = random
+        self.spi_allocator = spi_allocator
+        self.ike_port = ike_port
+        self.natt_port = natt_port
+        # a userspace data plane sees ESP only inside UDP: make the peer encapsulate
+        self.force_udp_encap = force_udp_encap
+        self.backend_supports_transport = backend_supports_transport
+        self.strict = strict  # tests: re-raise internal errors instead of logging them
+        self.half_open_timeout = float(store.settings.halfopen_timeout)
+        self.signature_auth = False
+        self.fragmentation = False
+        self.on_esp = None  # callable(packet, local_addr, remote_addr) for ESP-in-UDP
+        self.sas: dict[bytes, IkeSA] = {}  # our SPI -> IKE SA
+        self.half_open: dict[tuple, IkeSA] = {}  # (spi_i, remote addr) -> responder SA
+        self.by_identity: dict[tuple, set] = {}  # (id type, data) -> our SPIs, established
+        self.by_peer_ip: dict[str, set] = {}  # peer IP -> our SPIs, established
+        self.children_by_spi: dict[int, tuple] = {}  # inbound SPI -> (IKE SA, CHILD SA)
+        self.stats = Counter()
+        self._out: list = []
+        self._events: deque = deque()
+        self._timers: list = []
+        self._seq = itertools.count()
+        self._child_ids = itertools.count(1)
+        self._reqids: dict[tuple, int] = {}
+        self._handlers = {
+            ExchangeType.IKE_AUTH: ike_auth.respond,
+            ExchangeType.INFORMATIONAL: informational.respond,
+            ExchangeType.CREATE_CHILD_SA: self._no_additional_sas,
+        }
+
+    # -- the sans-I/O surface ----------------------------------------------------------
+
+    def receive_datagram(self, data: bytes, local_addr, remote_addr, now: float) -> None:
+        try:
+            self._receive(data, local_addr, remote_addr, now)
+        except Exception:
+            if self.strict:
+                raise
+            self.stats["internal_errors"] += 1
+            log.exception("internal error on a datagram from %s", remote_addr)
+
+    def datagrams_to_send(self) -> list:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self):
+        return self._events.popleft() if self._events else None
+
+    def get_timer(self) -> float | None:
+        return self._timers[0][0] if self._timers else None
+
+    def handle_timer(self, now: float) -> None:
+        while self._timers and self._timers[0][0] <= now:
+            deadline, _, spi = heapq.heappop(self._timers)
+            sa = self.sas.get(spi)
+            if sa is None or sa.timer_at != deadline:
+                continue  # stale entry: the SA is gone or has a different deadline
+            sa.timer_at = None
+            try:
+                sa.on_timer(now)
+            except Exception:
+                if self.strict:
+                    raise
+                self.stats["internal_errors"] += 1
+                log.exception("internal error in a timer of %r", sa)
+            if sa.state != State.CLOSED:
+                self.schedule(sa, sa.next_deadline())
+
+    # -- commands ------------------------------------------------------------------------
+
+    def initiate(self, policy, now: float, local_addr=None, remote_addr=None, child_ts=None) -> bytes:
+        """Start an IKE SA (and its first CHILD SA) with the policy's peer.
+
+        Returns the new SA's ike_sa id (spi_i + 8 zero bytes until the responder answers).
+        """
+        remote = remote_addr or (_single_host(policy.peer, "peer"), self.ike_port)
+        local = local_addr or (_single_host(policy.local, "local"), self.ike_port)
+        sa = ike_sa_init.initiate(self, policy, local, remote, now, child_ts)
+        self.stats["handshakes_started"] += 1
+        return sa.ike_sa_id
+
+    def delete_ike_sa(self, ike_sa_id: bytes, now: float, reason="deleted by operator") -> bool:
+        sa = self.find(ike_sa_id)
+        if sa is None:
+            return False
+        if sa.state in HALF_OPEN:
+            self.destroy(sa, reason, now)
+        else:
+            informational.delete_ike(sa, now, reason)
+            self.schedule(sa, sa.next_deadline())
+        return True
+
+    def delete_child_sa(self, child_id: int, now: float, reason="deleted by operator") -> bool:
+        for sa in self.sas.values():
+            child = sa.children.get(child_id)
+            if child is not None:
+                informational.delete_child(sa, child, now, reason)
+                self.schedule(sa, sa.next_deadline())
+                return True
+        return False
+
+    def child_install_failed(self, child_id: int, reason: str, now: float) -> None:
+        """The kernel refused a CHILD SA: tear it down and tell the peer with a Delete."""
+        log.error("CHILD SA #%d could not be installed: %s", child_id, reason)
+        self.delete_child_sa(child_id, now, f"install failed: {reason}")
+
+    def kernel_notice(self, notice, now: float) -> None:
+        if isinstance(notice, events.KernelExpire):
+            found = self.children_by_spi.get(notice.spi)
+            if found is None:
+                found = next(((sa, c) for sa, c in self.children_by_spi.values() if c.spi_out == notice.spi), None)
+            if found is None:
+                return
+            sa, child = found
+            if notice.hard:
+                informational.delete_child(sa, child, now, "hard lifetime expired")
+            else:
+                self.child_soft_expired(sa, child, now)
+            self.schedule(sa, sa.next_deadline())
+
+    def reload(self, store) -> None:
+        """Swap the policy set; established SAs keep running unless their policy is gone."""
+        self.store = store
+        self.half_open_timeout = float(store.settings.halfopen_timeout)
+
+    def find(self, ike_sa_id: bytes) -> IkeSA | None:
+        spi_i, spi_r = ike_sa_id[:8], ike_sa_id[8:16]
+        sa = self.sas.get(spi_r) or self.sas.get(spi_i)
+        return sa if sa is not None and sa.spi_i == spi_i else None
+
+    def ike_sas(self):
+        return list(self.sas.values())
+
+    # -- receiving -------------------------------------------------------------------------
+
+    def _receive(self, data, local_addr, remote_addr, now):
+        info = dispatch.classify(data, local_addr[1])
+        kind = info[0]
+        if kind == dispatch.ESP:
+            if self.on_esp is not None:
+                self.on_esp(data, local_addr, remote_addr)
+            return
+        if kind != dispatch.IKE:
+            self.stats["dropped_" + dispatch.KIND_NAMES.get(kind, "junk")] += 1
+            return
+        raw = data[info[1]:] if info[1] else data
+        try:
+            message = wire.decode(raw)
+        except IkeError as exc:
+            self._undecodable(raw, info, exc, local_addr, remote_addr)
+            return
+        if message.exchange_type == ExchangeType.IKE_SA_INIT:
+            self._receive_init(message, raw, local_addr, remote_addr, now)
+            return
+        our_spi = message.spi_r if message.is_initiator else message.spi_i
+        sa = self.sas.get(our_spi)
+        if sa is None or (sa.spi_i, sa.spi_r) != (message.spi_i, message.spi_r) or \
+                message.is_initiator == sa.initiator:
+            self.stats["dropped_unknown_spi"] += 1
+            return
+        try:
+            sa.receive(message, raw, remote_addr, local_addr, now)
+        except SilentDrop as exc:
+            self.stats["dropped_unauthenticated"] += 1
+            log.debug("%r: dropped: %s", sa, exc)
+        except IkeError as exc:
+            self.stats["dropped_invalid"] += 1
+            log.info("%r: dropped: %s", sa, exc)
+        if sa.state != State.CLOSED:
+            self.schedule(sa, sa.next_deadline())
+
+    def _undecodable(self, raw, info, exc, local_addr, remote_addr):
+        """A message the codec refused: the RFC reaction for unprotected requests only."""
+        self.stats["dropped_malformed"] += 1
+        log.debug("malformed message from %s: %s", remote_addr, exc)
+        is_response = bool(info[5] & 0x20)
+        if exc.notify_type is None or is_response or info[4] != ExchangeType.IKE_SA_INIT:
+            return  # §2.21: never answer a response; protected junk is dropped
+        if exc.notify_type in (NotifyType.INVALID_MAJOR_VERSION, NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                               NotifyType.INVALID_SYNTAX):
+            header = wire.Message(info[2], b"\0" * 8, ExchangeType.IKE_SA_INIT, 0x20, info[6],
+                                  [wire.Notify(exc.notify_type, exc.data)])
+            self.send(_marker(local_addr, self.ike_port) + wire.encode(header), local_addr, remote_addr)
+
+    def _receive_init(self, message, raw, local_addr, remote_addr, now):
+        if message.is_response:
+            sa = self.sas.get(message.spi_i)
+            if sa is None or not sa.initiator or sa.state != State.INIT_SENT or sa.pending is None \
+                    or remote_addr[0] != sa.remote_addr[0]:
+                self.stats["dropped_unexpected_response"] += 1
+                return
+            try:
+                sa.pending.on_response(message, raw, now)
+            except IkeError as exc:
+                self.fail(sa, str(exc), now)
+                return
+            if sa.state != State.CLOSED:
+                self.schedule(sa, sa.next_deadline())
+            return
+        if message.spi_r != b"\0" * 8 or not message.is_initiator:
+            self.stats["dropped_invalid"] += 1
+            return
+        key = (message.spi_i, remote_addr)
+        existing = self.half_open.get(key)
+        if existing is not None:
+            if existing.init_request == raw and existing.last_response:
+                existing.transmit(existing.last_response[1], now)  # §2.1 retransmission
+            return
+        try:
+            sa = ike_sa_init.respond(self, message, raw, local_addr, remote_addr, now)
+        except IkeError as exc:
+            self.stats["init_refused_" + (exc.notify_type.name if exc.notify_type else "drop")] += 1
+            log.info("IKE_SA_INIT from %s refused: %s", remote_addr, exc)
+            if exc.notify_type is not None:
+                self.send(_marker(local_addr, self.ike_port) + ike_sa_init.error_response(message, exc),
+                          local_addr, remote_addr)
+            self._events.append(events.HandshakeFailed(remote_addr, exc.notify_type.name if exc.notify_type else str(exc), False))
+            return
+        self.register(sa)
+        sa.init_key = key
+        self.half_open[key] = sa
+        self.stats["handshakes_started"] += 1
+        self.schedule(sa, sa.next_deadline())
+
+    def request_handler(self, exchange: int):
+        return self._handlers[exchange]
+
+    def _no_additional_sas(self, sa, payloads, now):
+        # Until CREATE_CHILD_SA is implemented, refuse it the RFC way (§1.3)
+        return [wire.Notify(NotifyType.NO_ADDITIONAL_SAS)]
+
+    # -- services for IKE SAs and exchanges ------------------------------------------------
+
+    def send(self, data: bytes, local_addr, remote_addr) -> None:
+        self._out.append((data, local_addr, remote_addr))
+
+    def schedule(self, sa: IkeSA, deadline: float | None) -> None:
+        if deadline is None:
+            return
+        if sa.timer_at is None or deadline < sa.timer_at:
+            sa.timer_at = deadline
+            heapq.heappush(self._timers, (deadline, next(self._seq), sa.our_spi))
+
+    def register(self, sa: IkeSA) -> None:
+        self.sas[sa.our_spi] = sa
+
+    def new_spi(self) -> bytes:
+        while True:
+            spi = self.random(8)
+            if spi != b"\0" * 8 and spi not in self.sas:
+                return spi
+
+    def allocate_spi(self, protocol: int, sa: IkeSA) -> int:
+        if self.spi_allocator is not None:
+            return self.spi_allocator(protocol, sa.remote_addr[0], sa.local_addr[0])
+        while True:
+            spi = int.from_bytes(self.random(4), "big")
+            if spi > 255 and spi not in self.children_by_spi:  # RFC 4303 §2.1: 1..255 reserved
+                return spi
+
+    def next_child_id(self) -> int:
+        return next(self._child_ids)
+
+    def reqid_for(self, policy_name, ts_local, ts_remote) -> int:
+        key = (policy_name, ts_local, ts_remote)
+        if key not in self._reqids:
+            self._reqids[key] = len(self._reqids) + 1
+        return self._reqids[key]
+
+    def child_lifetime(self, policy):
+        jitter = int.from_bytes(self.random(2), "big") / 65535
+        return child_sa.lifetime_for(policy, jitter)
+
+    def make_sk_ciphers(self, sa: IkeSA) -> None:
+        s, k = sa.suite, sa.keys
+        i_to_r = sk.SKCipher(s.encr_id, s.encr_key_bits, s.integ_id, k.sk_ei, k.sk_ai, random=self.random)
+        r_to_i = sk.SKCipher(s.encr_id, s.encr_key_bits, s.integ_id, k.sk_er, k.sk_ar, random=self.random)
+        sa.sk_out, sa.sk_in = (i_to_r, r_to_i) if sa.initiator else (r_to_i, i_to_r)
+
+    def suite_allowed(self, policy, suite) -> bool:
+        """Whether a policy's IKE proposals accept an already negotiated suite."""
+        try:
+            proposals.select(wire.SA([_as_proposal(suite)]), policy.ike_proposals_or_default,
+                             ProtocolId.IKE, allow_legacy=True)
+        except IkeError:
+            return False
+        return True
+
+    def extra_init_payloads(self, sa) -> list:
+        return []
+
+    def start_auth(self, sa, now) -> None:
+        ike_auth.start(sa, now)
+
+    def first_contact(self, sa) -> bool:
+        """§2.4: INITIAL_CONTACT when we hold no other established IKE SA with this peer."""
+        return not self.by_peer_ip.get(sa.remote_addr[0])
+
+    def established(self, sa: IkeSA, now: float) -> None:
+        sa.state = State.ESTABLISHED
+        sa.established_at = now
+        sa.init_request = sa.init_response = b""  # AUTH is done: free the SA_INIT bytes
+        self.half_open.pop(sa.init_key, None)
+        self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
+        key = (sa.remote_id.id_type, sa.remote_id.data)
+        if sa.peer_initial_contact:
+            self._initial_contact(sa, key, now)
+        self.by_identity.setdefault(key, set()).add(sa.our_spi)
+        self.stats["handshakes_completed"] += 1
+        self._events.append(events.IkeSAUp(
+            ike_sa=sa.ike_sa_id, initiator=sa.initiator, local_addr=sa.local_addr,
+            remote_addr=sa.remote_addr, local_id=str(sa.local_id), remote_id=str(sa.remote_id),
+            policy=sa.policy.name, algorithms=sa.suite.describe(), nat_local=sa.nat_local,
+            nat_remote=sa.nat_remote,
+        ))
+        log.info("%r established with %s (%s)", sa, sa.remote_id, sa.policy.name)
+
+    def _initial_contact(self, sa, key, now):
+        """§2.4: the peer lost its state: the older IKE SAs of this identity are stale."""
+        for spi in list(self.by_identity.get(key, ())):
+            other = self.sas.get(spi)
+            if other is not None and other is not sa and other.policy is sa.policy:
+                self.destroy(other, "replaced after INITIAL_CONTACT", now)
+
+    def add_child(self, sa, child, event) -> None:
+        sa.children[child.child_id] = child
+        self.children_by_spi[child.spi_in] = (sa, child)
+        self._events.append(event)
+        log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
+                 child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
+
+    def child_failed(self, sa, reason: str) -> None:
+        self.stats["child_failed"] += 1
+        self._events.append(events.HandshakeFailed(sa.remote_addr, "CHILD SA: " + reason, sa.initiator))
+
+    def delete_unwanted_child(self, sa, proposal, sa_p, now) -> None:
+        """§2.21.3: delete a CHILD SA the responder created but we cannot accept."""
+        if sa_p.proposals and len(sa_p.proposals[0].spi) == 4:
+            spi = sa_p.proposals[0].spi
+            sa.send_request(ExchangeType.INFORMATIONAL, lambda: [wire.Delete(proposal.policy.protocol, [spi])],
+                            lambda payloads, t: None, now)
+
+    def mark_child_deleting(self, child) -> None:
+        child.state = ChildState.DELETING
+
+    def child_delete_crossed(self, sa, child) -> bool:
+        """§1.4.1: if we are deleting it too, the response carries no Delete for it."""
+        return child.state == ChildState.DELETING
+
+    def remove_child(self, sa, child, reason: str, now: float, remove_policies=True) -> None:
+        if sa.children.pop(child.child_id, None) is None:
+            return
+        self.children_by_spi.pop(child.spi_in, None)
+        self._events.append(child_sa.remove_event(sa, child, remove_policies, reason))
+        log.info("%r: CHILD SA #%d removed: %s", sa, child.child_id, reason)
+
+    def child_soft_expired(self, sa, child, now) -> None:
+        """Soft lifetime: rekey (CREATE_CHILD_SA) once implemented; until then, nothing."""
+        child.rekey_at = None
+
+    def lifecycle_timer(self, sa, now: float) -> None:
+        for child in list(sa.children.values()):
+            if child.expire_at is not None and now >= child.expire_at and child.state != ChildState.DELETING:
+                child.expire_at = None
+                informational.delete_child(sa, child, now, "hard lifetime expired")
+            elif child.rekey_at is not None and now >= child.rekey_at:
+                self.child_soft_expired(sa, child, now)
+
+    def peer_moved(self, sa, old_addr, now) -> None:
+        log.info("%r: peer moved from %s to %s", sa, old_addr, sa.remote_addr)
+        if old_addr[0] != sa.remote_addr[0] and sa.state == State.ESTABLISHED:
+            _discard(self.by_peer_ip, old_addr[0], sa.our_spi)
+            self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
+        encap = events.Encapsulation(sa.local_addr[1], sa.remote_addr[1]) if sa.natted else None
+        for child in sa.children.values():
+            self._events.append(events.ChildSAUpdate(
+                sa.ike_sa_id, child.child_id, ipaddress.ip_address(sa.local_addr[0]),
+                ipaddress.ip_address(sa.remote_addr[0]), encap))
+
+    def fail(self, sa, reason: str, now: float, peer_dead=False) -> None:
+        """End an SA after an error or a dead peer."""
+        if sa.state in HALF_OPEN:
+            self.stats["handshakes_failed"] += 1
+            self._events.append(events.HandshakeFailed(sa.remote_addr, reason, sa.initiator))
+        log.info("%r failed: %s", sa, reason)
+        self.destroy(sa, reason, now)
+
+    def destroy(self, sa, reason: str, now: float) -> None:
+        """Forget an IKE SA and everything under it (no message is sent)."""
+        if sa.state == State.CLOSED:
+            return
+        was_up = sa.state not in HALF_OPEN
+        for child in list(sa.children.values()):
+            self.remove_child(sa, child, reason, now)
+        sa.state = State.CLOSED
+        sa.pending = None
+        sa.queue.clear()
+        self.sas.pop(sa.our_spi, None)
+        if self.half_open.get(sa.init_key) is sa:
+            del self.half_open[sa.init_key]
+        _discard(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
+        if sa.remote_id is not None:
+            _discard(self.by_identity, (sa.remote_id.id_type, sa.remote_id.data), sa.our_spi)
+        if was_up:
+            self._events.append(events.IkeSADown(sa.ike_sa_id, reason, sa.remote_addr))
+            log.info("%r closed: %s", sa, reason)
+
+
+def _single_host(network, what) -> str:
+    if network is None or network.num_addresses != 1:
+        raise ValueError(f"initiating needs a single `{what}` address in the policy (or pass one)")
+    return str(network.network_address)
+
+
+def _discard(index: dict, key, spi) -> None:
+    spis = index.get(key)
+    if spis is not None:
+        spis.discard(spi)
+        if not spis:
+            del index[key]
+
+
+def _marker(local_addr, ike_port) -> bytes:
+    return b"\0\0\0\0" if local_addr[1] != ike_port else b""
+
+
+def _as_proposal(suite):
+    return wire.Proposal(1, suite.protocol, b"", suite.transforms())
+
+

@@ -1,0 +1,171 @@
+"""IKE_AUTH (RFC 7296 §1.2): prove identities and create the first CHILD SA.
+
+An authentication failure ends the IKE SA (AUTHENTICATION_FAILED, §2.21.2). A failure of
+only the CHILD SA part (no proposal, unacceptable selectors, ...) leaves the IKE SA up and
+sends the error notify alongside IDr and AUTH (§1.2).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from pyiked._fast import wire
+
+from .. import auth, child_sa, identity
+from ..errors import AuthenticationFailed, IkeError, InvalidSyntax
+from ..iana import NOTIFY_ERROR_MAX, ExchangeType, NotifyType, PayloadType
+from ..ike_sa import Response, State
+
+log = logging.getLogger("pyiked.engine")
+
+# Errors that concern only the CHILD SA of an IKE_AUTH (§1.2, §2.21.2)
+CHILD_ERRORS = {
+    NotifyType.NO_PROPOSAL_CHOSEN, NotifyType.TS_UNACCEPTABLE, NotifyType.SINGLE_PAIR_REQUIRED,
+    NotifyType.INTERNAL_ADDRESS_FAILURE, NotifyType.FAILED_CP_REQUIRED,
+    NotifyType.INVALID_SELECTORS, NotifyType.NO_ADDITIONAL_SAS, NotifyType.TEMPORARY_FAILURE,
+}
+
+
+def _find(payloads, ptype):
+    return next((p for p in payloads if p.payload_type == ptype), None)
+
+
+def _notifies(payloads):
+    return [p for p in payloads if p.payload_type == PayloadType.N]
+
+
+def _id_payload(cls, ident):
+    return cls(ident.id_type, ident.data)
+
+
+def _local_identity(sa, policy):
+    return policy.srcid or identity.for_address(sa.local_addr[0])
+
+
+# -- responder ----------------------------------------------------------------------------
+
+def respond(sa, payloads, now):
+    engine = sa.engine
+    idi, auth_p = _find(payloads, PayloadType.IDi), _find(payloads, PayloadType.AUTH)
+    if idi is None or auth_p is None:
+        raise InvalidSyntax("IKE_AUTH request needs IDi and AUTH")
+    peer_id = identity.from_payload(idi.id_type, idi.data)
+    policy = _policy_for(sa, peer_id, _find(payloads, PayloadType.IDr))
+    auth.verify_peer(sa, policy, auth_p, idi, payloads)
+
+    sa.policy = policy
+    sa.remote_id = peer_id
+    sa.local_id = _local_identity(sa, policy)
+    notifies = _notifies(payloads)
+    sa.peer_initial_contact = any(n.type == NotifyType.INITIAL_CONTACT for n in notifies)
+    idr = _id_payload(wire.IDr, sa.local_id)
+    response = Response([idr] + auth.local_auth(sa, policy, idr))
+    engine.established(sa, now)
+
+    sa_p, tsi, tsr = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
+    if sa_p is None and tsi is None and tsr is None:
+        return response  # RFC 6023 childless: nothing more to do
+    if sa_p is None or tsi is None or tsr is None:
+        response.append(wire.Notify(NotifyType.INVALID_SYNTAX))
+        return response
+    try:
+        child, child_payloads, event = child_sa.respond(sa, policy, sa_p, tsi.selectors, tsr.selectors,
+                                                        notifies, now)
+    except IkeError as exc:
+        if exc.notify_type is None:
+            raise
+        log.info("%r: CHILD SA refused (%s), IKE SA stays up", sa, exc)
+        engine.child_failed(sa, str(exc))
+        response.append(wire.Notify(exc.notify_type, exc.data))
+        return response
+    response += child_payloads
+    engine.add_child(sa, child, event)
+    return response
+
+
+def _policy_for(sa, peer_id, idr_payload):
+    """The policy that governs this peer now that its identity is known.
+
+    The policy chosen at IKE_SA_INIT only matched addresses; the identity may select a
+    different one (last match wins). It must still accept the IKE SA's algorithms.
+    """
+    engine = sa.engine
+    policy = engine.store.select(sa.local_addr[0], sa.remote_addr[0], peer_id)
+    if policy is None:
+        raise AuthenticationFailed(f"no policy for peer identity {peer_id}")
+    if idr_payload is not None and policy.srcid is not None:
+        wanted = identity.from_payload(idr_payload.id_type, idr_payload.data)
+        if not identity.same(wanted, policy.srcid):
+            log.info("%r: peer asked for identity %s, we are %s", sa, wanted, policy.srcid)
+    if policy is not sa.policy and not engine.suite_allowed(policy, sa.suite):
+        raise AuthenticationFailed(f"policy {policy.name!r} does not allow the IKE SA's algorithms")
+    return policy
+
+
+# -- initiator ----------------------------------------------------------------------------
+
+def start(sa, now):
+    """Send our IKE_AUTH request (after IKE_SA_INIT completed)."""
+    engine = sa.engine
+    policy = sa.policy
+    sa.local_id = _local_identity(sa, policy)
+    idi = _id_payload(wire.IDi, sa.local_id)
+    payloads = [idi]
+    if policy.dstid is not None:
+        payloads.append(_id_payload(wire.IDr, policy.dstid))
+    payloads += auth.local_auth(sa, policy, idi)
+    if engine.first_contact(sa):
+        payloads.append(wire.Notify(NotifyType.INITIAL_CONTACT))  # §2.4
+    ts_local, ts_remote = sa.child_pending or (None, None)
+    proposal, child_payloads = child_sa.propose(sa, policy, ts_local, ts_remote)
+    sa.child_pending = proposal
+    payloads += child_payloads
+    sa.send_request(ExchangeType.IKE_AUTH, lambda: payloads,
+                    lambda answer, t: handle_response(sa, answer, t), now)
+
+
+def handle_response(sa, payloads, now):
+    engine = sa.engine
+    policy = sa.policy
+    notifies = _notifies(payloads)
+    errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]
+    idr, auth_p = _find(payloads, PayloadType.IDr), _find(payloads, PayloadType.AUTH)
+    fatal = [n for n in errors if n.type not in CHILD_ERRORS]
+    if fatal or idr is None or auth_p is None:
+        names = ", ".join(_name(n.type) for n in errors) or "no IDr/AUTH"
+        raise AuthenticationFailed(f"IKE_AUTH refused by the peer: {names}")
+    peer_id = identity.from_payload(idr.id_type, idr.data)
+    if policy.dstid is not None and not identity.same(peer_id, policy.dstid):
+        raise AuthenticationFailed(f"peer identity {peer_id} is not {policy.dstid}")
+    auth.verify_peer(sa, policy, auth_p, idr, payloads)
+    sa.remote_id = peer_id
+    engine.established(sa, now)
+
+    proposal, sa.child_pending = sa.child_pending, None
+    if errors:
+        log.info("%r: IKE SA up, CHILD SA refused: %s", sa, ", ".join(_name(n.type) for n in errors))
+        engine.child_failed(sa, _name(errors[0].type))
+        return
+    sa_p, tsi, tsr = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
+    if proposal is None or sa_p is None or tsi is None or tsr is None:
+        engine.child_failed(sa, "responder created no CHILD SA")
+        return
+    try:
+        child, event = child_sa.complete(sa, proposal, sa_p, tsi.selectors, tsr.selectors, notifies, now)
+    except IkeError as exc:
+        # §2.21.3: an unacceptable CHILD SA answer: delete it, keep the IKE SA
+        log.info("%r: responder's CHILD SA unacceptable: %s", sa, exc)
+        engine.child_failed(sa, str(exc))
+        engine.delete_unwanted_child(sa, proposal, sa_p, now)
+        return
+    engine.add_child(sa, child, event)
+
+
+def _name(t):
+    try:
+        return NotifyType(t).name
+    except ValueError:
+        return f"notify {t}"
+
+
+__all__ = ["respond", "start", "handle_response", "State"]

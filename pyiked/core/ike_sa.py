@@ -1,0 +1,380 @@
+"""One IKE SA: its state, its keys, and the message-ID discipline of RFC 7296 §2.1-§2.3.
+
+States and who moves them (the exchange modules do the work; this table is the rule):
+
+    state        entered when                                    leaves to
+    INIT_SENT    initiator sent IKE_SA_INIT                      AUTH_SENT | CLOSED
+    INIT_DONE    responder answered IKE_SA_INIT (half-open)      ESTABLISHED | CLOSED
+    AUTH_SENT    initiator sent IKE_AUTH                         ESTABLISHED | CLOSED
+    ESTABLISHED  AUTH verified on both sides                     REKEYED | DELETING | CLOSED
+    REKEYED      its children moved to a new IKE SA (§2.18)      CLOSED (after its delete)
+    DELETING     we sent an IKE SA Delete                        CLOSED
+    CLOSED       gone from the engine's tables
+
+Requests a peer may make, by state (anything else is dropped and logged, so for example a
+CREATE_CHILD_SA before IKE_AUTH never reaches the child code):
+
+    INIT_DONE:                 IKE_AUTH
+    ESTABLISHED:               CREATE_CHILD_SA, INFORMATIONAL
+    REKEYED, DELETING:         INFORMATIONAL (deletes may cross ours, §1.4.1)
+
+Message IDs (§2.1, §2.2): each side numbers its own requests from 0. We keep one
+request outstanding (window 1, which every peer must support), queue the rest, and
+retransmit with exponential backoff until a retry limit. For the peer's requests we
+remember the next ID we expect and the last response we sent: a retransmitted request
+gets that response again without being processed twice, and anything else outside the
+window is dropped.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from pyiked._fast import wire
+
+from .errors import IkeError, InvalidSyntax
+from .iana import NON_ESP_MARKER, ExchangeType, HeaderFlag, PayloadType
+
+log = logging.getLogger("pyiked.engine")
+
+
+class State(enum.Enum):
+    INIT_SENT = "INIT_SENT"
+    INIT_DONE = "INIT_DONE"
+    AUTH_SENT = "AUTH_SENT"
+    ESTABLISHED = "ESTABLISHED"
+    REKEYED = "REKEYED"
+    DELETING = "DELETING"
+    CLOSED = "CLOSED"
+
+
+# §2.1: which requests a peer may send us in each state (see the module docstring)
+ALLOWED_REQUESTS = {
+    State.INIT_DONE: {ExchangeType.IKE_AUTH},
+    State.ESTABLISHED: {ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL},
+    State.REKEYED: {ExchangeType.INFORMATIONAL},
+    State.DELETING: {ExchangeType.INFORMATIONAL},
+}
+
+HALF_OPEN = (State.INIT_SENT, State.INIT_DONE, State.AUTH_SENT)
+
+
+@dataclass(slots=True)
+class Request:
+    """Our outstanding request (window 1) and what to do with its answer."""
+
+    exchange: int
+    msg_id: int
+    datagrams: list
+    on_response: Callable
+    on_timeout: Callable | None
+    sent: int = 1
+    deadline: float = 0.0
+
+
+@dataclass(slots=True)
+class Queued:
+    exchange: int
+    build: Callable  # () -> payloads, called when the request can be sent
+    on_response: Callable
+    on_timeout: Callable | None = None
+
+
+class IkeSA:
+    __slots__ = (
+        "engine", "initiator", "spi_i", "spi_r", "state", "policy", "local_addr", "remote_addr",
+        "nat_local", "nat_remote", "suite", "keys", "sk_in", "sk_out", "nonce_i", "nonce_r",
+        "ke", "init_request", "init_response", "local_id", "remote_id", "children",
+        "send_id", "recv_id", "pending", "queue", "last_response", "created", "established_at",
+        "last_received", "last_sent", "timer_at", "peer_sig_hashes", "peer_fragmentation",
+        "offered_sa", "cookie", "child_pending", "peer_initial_contact", "delete_reason",
+        "rekey_at", "expire_at", "dpd_at", "retry_ke", "init_key", "__weakref__",
+    )
+
+    def __init__(self, engine, initiator: bool, spi_i: bytes, spi_r: bytes, local_addr, remote_addr, now):
+        self.engine = engine
+        self.initiator = initiator  # we are the original initiator of this IKE SA
+        self.spi_i = spi_i
+        self.spi_r = spi_r
+        self.state = State.INIT_SENT if initiator else State.INIT_DONE
+        self.policy = None
+        self.local_addr = local_addr  # (ip, port) as strings/ints
+        self.remote_addr = remote_addr
+        self.nat_local = False
+        self.nat_remote = False
+        self.suite = None
+        self.keys = None
+        self.sk_in = None
+        self.sk_out = None
+        self.nonce_i = b""
+        self.nonce_r = b""
+        self.ke = None
+        self.init_request = b""
+        self.init_response = b""
+        self.local_id = None
+        self.remote_id = None
+        self.children = {}
+        self.send_id = 0  # next message ID for our requests
+        self.recv_id = 0  # next message ID we expect in the peer's requests
+        self.pending: Request | None = None
+        self.queue: deque[Queued] = deque()
+        self.last_response: tuple[int, list] | None = None
+        self.created = now
+        self.established_at = None
+        self.last_received = now
+        self.last_sent = now
+        self.timer_at = None
+        self.peer_sig_hashes = ()
+        self.peer_fragmentation = False
+        self.offered_sa = None
+        self.cookie = b""
+        self.child_pending = None
+        self.peer_initial_contact = False
+        self.delete_reason = ""
+        self.rekey_at = None
+        self.expire_at = None
+        self.dpd_at = None
+        self.retry_ke = 0
+        self.init_key = None  # the responder's half-open table key (SPIi, peer address)
+
+    # -- identity ------------------------------------------------------------------------
+
+    @property
+    def our_spi(self) -> bytes:
+        return self.spi_i if self.initiator else self.spi_r
+
+    @property
+    def ike_sa_id(self) -> bytes:
+        return self.spi_i + self.spi_r
+
+    @property
+    def natted(self) -> bool:
+        return self.nat_local or self.nat_remote
+
+    def __repr__(self):
+        return f"<IkeSA {self.spi_i.hex()}:{self.spi_r.hex()} {self.state.value} peer {self.remote_addr}>"
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _flags(self, response: bool) -> int:
+        flags = HeaderFlag.INITIATOR if self.initiator else 0
+        return flags | (HeaderFlag.RESPONSE if response else 0)
+
+    def protect(self, exchange: int, msg_id: int, response: bool, payloads: list) -> list[bytes]:
+        """Encrypt payloads into one SK message (§3.14); returns the datagrams to send."""
+        first = payloads[0].payload_type if payloads else PayloadType.NONE
+        plaintext = wire.encode_payloads(payloads) if payloads else b""
+        header_msg = wire.Message(self.spi_i, self.spi_r, exchange, self._flags(response), msg_id,
+                                  [wire.SK(first, b"")])
+        header = wire.encode_header(header_msg, 0)
+        return [self.frame(self.sk_out.seal(header, first, plaintext))]
+
+    def frame(self, message: bytes) -> bytes:
+        """RFC 3948 §2.2: IKE on the NAT-T port carries the non-ESP marker."""
+        if self.local_addr[1] != self.engine.ike_port:
+            return NON_ESP_MARKER + message
+        return message
+
+    def transmit(self, datagrams: list[bytes], now: float) -> None:
+        for data in datagrams:
+            self.engine.send(data, self.local_addr, self.remote_addr)
+        self.last_sent = now
+
+    def send_request(self, exchange: int, build: Callable, on_response: Callable, now: float,
+                     on_timeout: Callable | None = None) -> None:
+        """Queue a request; it goes out when no other request of ours is outstanding."""
+        self.queue.append(Queued(exchange, build, on_response, on_timeout))
+        self.pump(now)
+
+    def pump(self, now: float) -> None:
+        """Send the next queued request if the window (1) is free."""
+        while self.pending is None and self.queue and self.state != State.CLOSED:
+            item = self.queue.popleft()
+            payloads = item.build()
+            if payloads is None:  # the request became moot while queued
+                continue
+            msg_id = self.send_id
+            self.send_id += 1
+            datagrams = self.protect(item.exchange, msg_id, False, payloads)
+            self.pending = Request(item.exchange, msg_id, datagrams, item.on_response, item.on_timeout)
+            self.pending.deadline = now + self.engine.retransmit_timeout
+            self.transmit(datagrams, now)
+            self.engine.schedule(self, self.pending.deadline)
+
+    def send_plain_request(self, exchange: int, message, on_response, now: float) -> None:
+        """IKE_SA_INIT: the only unprotected request, always message ID 0."""
+        data = self.frame(wire.encode(message))
+        self.init_request = data[len(NON_ESP_MARKER):] if data.startswith(NON_ESP_MARKER) else data
+        self.pending = Request(exchange, 0, [data], on_response, None)
+        self.pending.deadline = now + self.engine.retransmit_timeout
+        self.send_id = 1
+        self.transmit([data], now)
+        self.engine.schedule(self, self.pending.deadline)
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def open(self, message, data: bytes) -> list:
+        """Verify and decrypt the SK payload (§2.21.2: a bad ICV is dropped silently)."""
+        if not message.payloads or message.payloads[-1].payload_type != PayloadType.SK:
+            raise InvalidSyntax("protected exchange without an SK payload")
+        sk = message.payloads[-1]
+        if len(message.payloads) != 1:
+            # §3.14: the SK payload is the last one, and here the only one
+            raise InvalidSyntax("unprotected payloads next to SK")
+        plaintext = self.sk_in.open(data, sk.offset)
+        return wire.decode_payloads(plaintext, sk.next_payload)
+
+    def receive(self, message, data: bytes, remote_addr, local_addr, now: float) -> None:
+        """A protected message for this SA (IKE_SA_INIT is handled by the exchange module)."""
+        if message.is_response:
+            self._receive_response(message, data, remote_addr, local_addr, now)
+        else:
+            self._receive_request(message, data, remote_addr, local_addr, now)
+
+    def _receive_response(self, message, data, remote_addr, local_addr, now):
+        req = self.pending
+        if req is None or message.message_id != req.msg_id or message.exchange_type != req.exchange:
+            log.debug("%r: unexpected response id %d dropped", self, message.message_id)
+            return
+        payloads = self.open(message, data)  # IntegrityError propagates: silent drop
+        self.pending = None
+        self.heard_from(remote_addr, local_addr, now)
+        try:
+            req.on_response(payloads, now)
+        except IkeError as exc:
+            log.info("%r: %s in response to our %s", self, exc, ExchangeType(req.exchange).name)
+            self.engine.fail(self, str(exc), now)
+            return
+        self.pump(now)
+
+    def _receive_request(self, message, data, remote_addr, local_addr, now):
+        msg_id = message.message_id
+        if self.last_response is not None and msg_id == self.last_response[0]:
+            # §2.1: a retransmitted request gets the same response, processed only once
+            self.open(message, data)  # authenticate before answering (no reflection)
+            self.transmit(self.last_response[1], now)
+            return
+        if msg_id != self.recv_id:
+            log.debug("%r: request id %d outside the window (expect %d)", self, msg_id, self.recv_id)
+            return
+        allowed = ALLOWED_REQUESTS.get(self.state, ())
+        if message.exchange_type not in allowed:
+            log.info("%r: %s request not allowed in state %s, dropped", self,
+                     _exchange_name(message.exchange_type), self.state.value)
+            return
+        try:
+            payloads = self.open(message, data)
+        except InvalidSyntax as exc:
+            self.heard_from(remote_addr, local_addr, now)
+            self.answer(message.exchange_type, msg_id, [wire.Notify(exc.notify_type, exc.data)], now)
+            return
+        self.heard_from(remote_addr, local_addr, now)
+        handler = self.engine.request_handler(message.exchange_type)
+        try:
+            response = handler(self, payloads, now)
+        except IkeError as exc:
+            log.info("%r: %s request refused: %s", self, _exchange_name(message.exchange_type), exc)
+            response = [wire.Notify(exc.notify_type, exc.data)] if exc.notify_type else []
+            self.answer(message.exchange_type, msg_id, response, now)
+            if message.exchange_type == ExchangeType.IKE_AUTH:
+                self.engine.fail(self, str(exc), now)  # §2.21.2: no IKE SA after a failed AUTH
+            return
+        self.answer(message.exchange_type, msg_id, response, now)
+        after = getattr(response, "after_send", None)
+        if after is not None:
+            after(now)
+
+    def answer(self, exchange: int, msg_id: int, payloads: list, now: float) -> None:
+        datagrams = self.protect(exchange, msg_id, True, payloads)
+        self.last_response = (msg_id, datagrams)
+        self.recv_id = msg_id + 1
+        self.transmit(datagrams, now)
+
+    def heard_from(self, remote_addr, local_addr, now: float) -> None:
+        """An authenticated message arrived: liveness, and NAT mapping changes.
+
+        RFC 7296 §2.23: once a NAT is detected, replies go to where the newest
+        authenticated message came from (the initiator's float to port 4500, or a NAT
+        that rebound the peer's mapping).
+        """
+        self.last_received = now
+        if self.natted and (remote_addr != self.remote_addr or local_addr != self.local_addr):
+            old = self.remote_addr
+            self.remote_addr = remote_addr
+            self.local_addr = local_addr
+            self.engine.peer_moved(self, old, now)
+
+    # -- timers --------------------------------------------------------------------------
+
+    def next_deadline(self) -> float | None:
+        times = [t for t in (self.pending.deadline if self.pending else None,
+                             self.half_open_deadline(), self.keepalive_at(), self.dpd_at,
+                             self.rekey_at, self.expire_at) if t is not None]
+        times += [t for child in self.children.values() for t in child.deadlines()]
+        return min(times) if times else None
+
+    def half_open_deadline(self) -> float | None:
+        if self.state in HALF_OPEN:
+            return self.created + self.engine.half_open_timeout
+        return None
+
+    def keepalive_at(self) -> float | None:
+        # RFC 3948 §4: only the host behind a NAT sends keepalives
+        if self.state == State.ESTABLISHED and self.nat_local:
+            return self.last_sent + self.engine.keepalive_interval
+        return None
+
+    def on_timer(self, now: float) -> None:
+        deadline = self.half_open_deadline()
+        if deadline is not None and now >= deadline:
+            self.engine.fail(self, "half-open timeout", now)
+            return
+        req = self.pending
+        if req is not None and now >= req.deadline:
+            self._retransmit(req, now)
+            if self.state == State.CLOSED:
+                return
+        at = self.keepalive_at()
+        if at is not None and now >= at:
+            self.engine.send(b"\xff", self.local_addr, self.remote_addr)  # RFC 3948 §2.3
+            self.last_sent = now
+        self.engine.lifecycle_timer(self, now)
+
+    def _retransmit(self, req: Request, now: float) -> None:
+        if req.sent > self.engine.retransmit_tries:
+            self.pending = None
+            if req.on_timeout is not None:
+                req.on_timeout(now)
+            else:
+                self.engine.fail(self, f"no answer to {_exchange_name(req.exchange)} after "
+                                 f"{req.sent} transmissions", now, peer_dead=True)
+            return
+        # §2.4: retransmit with exponential backoff
+        req.deadline = now + self.engine.retransmit_timeout * (self.engine.retransmit_base ** req.sent)
+        req.sent += 1
+        self.engine.stats["retransmissions"] += 1
+        self.transmit(req.datagrams, now)
+
+
+def _exchange_name(exchange: int) -> str:
+    try:
+        return ExchangeType(exchange).name
+    except ValueError:
+        return f"exchange {exchange}"
+
+
+class Response(list):
+    """Response payloads plus an optional action once the response is on its way (e.g.
+    deleting the IKE SA after answering its Delete)."""
+
+    after_send: Callable | None = None
+
+    def __init__(self, payloads=(), after_send=None):
+        super().__init__(payloads)
+        self.after_send = after_send
+
+
