@@ -24,6 +24,7 @@ Secrets never reach a repr or a log: IkeKeys shows only the key lengths.
 from __future__ import annotations
 
 import hmac
+from operator import itemgetter
 
 from pyiked import _fast
 
@@ -63,29 +64,36 @@ def prf_plus(prf_id: int, key: bytes, seed: bytes, length: int) -> bytes:
     return _prf.prf_plus(prf_id, key, seed, length)
 
 
-class IkeKeys:
+_KEY_NAMES = ("sk_d", "sk_ai", "sk_ar", "sk_ei", "sk_er", "sk_pi", "sk_pr")
+
+
+class IkeKeys(tuple):
     """The seven IKE SA keys of RFC 7296 §2.14, in RFC order.
 
     sk_d derives CHILD SA keys and the next SKEYSEED; sk_ai/sk_ar protect integrity
     (empty for AEAD suites); sk_ei/sk_er encrypt (key plus salt for AEAD and CTR,
     RFC 5282 §7.1); sk_pi/sk_pr go into the AUTH payloads. `i` keys protect what the
-    original initiator sends, `r` keys what the original responder sends. The repr shows
-    lengths only.
+    original initiator sends, `r` keys what the original responder sends.
+
+    A tuple underneath (built in one C call on the handshake path); the repr shows
+    lengths only, and it refuses to be pickled.
     """
 
-    __slots__ = ("sk_d", "sk_ai", "sk_ar", "sk_ei", "sk_er", "sk_pi", "sk_pr")
+    __slots__ = ()
 
-    def __init__(self, sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr):
-        self.sk_d = sk_d
-        self.sk_ai = sk_ai
-        self.sk_ar = sk_ar
-        self.sk_ei = sk_ei
-        self.sk_er = sk_er
-        self.sk_pi = sk_pi
-        self.sk_pr = sk_pr
+    def __new__(cls, sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr):
+        return tuple.__new__(cls, (sk_d, sk_ai, sk_ar, sk_ei, sk_er, sk_pi, sk_pr))
+
+    sk_d = property(itemgetter(0))
+    sk_ai = property(itemgetter(1))
+    sk_ar = property(itemgetter(2))
+    sk_ei = property(itemgetter(3))
+    sk_er = property(itemgetter(4))
+    sk_pi = property(itemgetter(5))
+    sk_pr = property(itemgetter(6))
 
     def __repr__(self):
-        lengths = ", ".join(f"{name}=<{len(getattr(self, name))} octets>" for name in self.__slots__)
+        lengths = ", ".join(f"{name}=<{len(key)} octets>" for name, key in zip(_KEY_NAMES, self))
         return f"IkeKeys({lengths})"
 
     __str__ = __repr__
@@ -93,12 +101,19 @@ class IkeKeys:
     def __eq__(self, other):
         if not isinstance(other, IkeKeys):
             return NotImplemented
-        return all(hmac.compare_digest(getattr(self, n), getattr(other, n)) for n in self.__slots__)
+        return all(hmac.compare_digest(a, b) for a, b in zip(self, other))
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
 
     __hash__ = None
 
     def __reduce__(self):  # keys are not for pickling into logs or caches by accident
         raise TypeError("IkeKeys cannot be pickled")
+
+
+_new_keys = tuple.__new__
 
 
 def skeyseed(prf_id: int, nonce_i: bytes, nonce_r: bytes, shared: bytes) -> bytes:
@@ -150,7 +165,7 @@ def derive_ike_keys(
     spi_i and spi_r are the 8-octet SPIs as on the wire.
     """
     lengths = _ike_key_lengths(prf_id, encr_id, encr_key_bits, integ_id)
-    return IkeKeys(*_prf.prf_plus_split(prf_id, skeyseed, nonce_i + nonce_r + spi_i + spi_r, lengths))
+    return _new_keys(IkeKeys, _prf.prf_plus_split(prf_id, skeyseed, nonce_i + nonce_r + spi_i + spi_r, lengths))
 
 
 def _joined(shared, additional):
