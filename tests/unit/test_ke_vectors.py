@@ -9,6 +9,8 @@ import os
 import pickle
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyiked.core.errors import InvalidSyntax, NoProposalChosen
 from pyiked.core.ke import KeyExchange
@@ -178,3 +180,17 @@ def test_private_key_never_in_repr():
     assert a.hex() not in text and "curve25519" in text
     with pytest.raises(TypeError):
         pickle.dumps(ke)
+
+
+@settings(max_examples=120, deadline=None)
+@given(group=st.sampled_from([2, 14, 19, 21, 28, 31, 32, 36]), data=st.data())
+def test_hostile_ke_data_gives_only_invalid_syntax(group, data):
+    ke = KeyExchange(group)
+    size = ke.info.public_len
+    length = data.draw(st.sampled_from([size, size, size, 0, size - 1, size + 1]))
+    value = data.draw(st.binary(min_size=length, max_size=length))
+    try:
+        secret = ke.respond(value)
+    except InvalidSyntax:
+        return
+    assert len(secret) == ke.info.shared_len
