@@ -149,11 +149,9 @@ def test_fragments(sk):
     bad[33] ^= 0x02  # Total Fragments low octet
     with pytest.raises((IntegrityError, InvalidSyntax)):
         cipher.open_fragment(bytes(bad), 28)
-    bad = bytearray(frags[1])
-    bad[31 + 1 + 1] = 0  # Fragment Number high octet stays 0; make the number 0
-    bad[33] = 0
+    zero_number = frags[1][:32] + b"\x00\x00" + frags[1][34:]  # Fragment Number 0
     with pytest.raises(InvalidSyntax):
-        cipher.open_fragment(bytes(bad[:32]) + b"\x00\x00" + bytes(bad[34:]), 28)
+        cipher.open_fragment(zero_number, 28)
 
 
 def test_fragment_number_checks(sk):
