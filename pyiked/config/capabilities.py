@@ -185,7 +185,8 @@ def _transforms(policy: Policy):
 def _features(policy: Policy):
     """(table key, position key) for each feature a rule asks for."""
     yield f"auth:{policy.auth.method}", "auth"
-    yield f"protocol:{'ah' if policy.protocol == ProtocolId.AH else 'esp'}", "esp"
+    proto = "ah" if policy.protocol == ProtocolId.AH else "esp"
+    yield f"protocol:{proto}", proto
     yield ("mode:transport", "transport") if policy.transport else ("mode:tunnel", "tunnel")
     if policy.natt:
         yield "natt", "natt"
@@ -243,14 +244,18 @@ def check_capabilities(
 
         for key, pos_key in _features(policy):
             level = support(key)
-            if pos_key == "auth" and "auth" not in where and level.level == REFUSE:
+            if pos_key == "auth" and where and "auth" not in where and level.level == REFUSE:
                 # Nothing written: iked's default is any signature method.
                 level = Support(REFUSE, level.note + ' (the rule names no authentication, so '
                                 'it defaults to "signature"; add psk "..." for PSK)')
             _report(level, key, f'rule "{policy.name}"', at(pos_key), errors, warnings)
+        seen = set()
         for key, label, pos_key in _transforms(policy):
+            if key in seen:
+                continue  # one message per transform and rule
+            seen.add(key)
             level = support(key)
-            note = level.note or f"{label or key} is not supported"
+            note = level.note if key in CAPABILITIES else f"{label or key} is not supported"
             _report(Support(level.level, note), key, f'rule "{policy.name}"', at(pos_key),
                     errors, warnings)
     for key in _settings_features(config):

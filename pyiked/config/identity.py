@@ -321,5 +321,7 @@ def _oid_text(body: bytes) -> str:
         if not b & 0x80:
             arcs.append(value)
             value = 0
+    if not arcs or body[-1] & 0x80:
+        raise ValueError("truncated OID")
     first = min(arcs[0] // 40, 2)
     return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])

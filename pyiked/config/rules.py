@@ -127,8 +127,6 @@ def build_policy(spec: RuleSpec, parser) -> tuple[Policy, dict]:
         item = getattr(spec, key)
         if item is not None:
             positions[key] = _pos(item[0])
-    if spec.iface is not None:
-        positions["iface"] = _pos(spec.iface)
     policy = Policy(
         name=name,
         source=f"{spec.start.file}:{spec.start.line}",
