@@ -239,7 +239,7 @@ def check_capabilities(
         where = positions[i] if positions and i < len(positions) else {}
         rule_at = where.get("rule") or _source_position(policy.source, main)
 
-        def at(key):
+        def at(key, where=where, rule_at=rule_at):
             return where.get(key) or rule_at
 
         for key, pos_key in _features(policy):

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from .capabilities import check_capabilities, effective_config
 from .errors import ConfigError, ConfigWarning
 from .model import Config
-from .parser import Parser, Resolver, secrecy_problem
+from .parser import Parser, Resolver
+from .values import secrecy_problem
 
 
 @dataclass

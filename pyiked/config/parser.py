@@ -21,7 +21,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import stat
 from collections.abc import Callable
 
 from . import names
@@ -29,6 +28,15 @@ from .errors import ConfigError, ConfigWarning
 from .lexer import EOF, ERROR, NL, PUNCT, QUOTED, WORD, Lexer, Token
 from .model import Config, Settings, User
 from .rules import HostEntry, RuleSpec, TransformBlock, build_policy
+from .values import (
+    default_resolver,
+    hex_key,
+    looks_numeric,
+    parse_cfg_value,
+    parse_network,
+    reason,
+    secrecy_problem,
+)
 
 # Reserved words (parse.y lookup()): an unquoted keyword is never a name or a value.
 KEYWORDS = frozenset(
@@ -86,16 +94,6 @@ Resolver = Callable[[str], list]
 
 class _Syntax(Exception):
     """Abandon the current statement; the error (if any) is already recorded."""
-
-
-def secrecy_problem(path: str, st: os.stat_result | None = None) -> str | None:
-    """What iked's check_file_secrecy objects to about a file holding secrets, or None."""
-    st = st or os.stat(path)
-    if st.st_uid not in (0, os.getuid()):
-        return "owner not root or current user"
-    if st.st_mode & (stat.S_IWGRP | stat.S_IXGRP | stat.S_IRWXO):
-        return "group writable or world read/writable"
-    return None
 
 
 class Parser:
@@ -266,7 +264,7 @@ class Parser:
                 st = os.fstat(fh.fileno())
                 text = fh.read().decode("utf-8")
         except (OSError, UnicodeDecodeError) as exc:
-            self.invalid(tok, f"failed to include file {tok.value}: {_reason(exc)}")
+            self.invalid(tok, f"failed to include file {tok.value}: {reason(exc)}")
         if self.check_secrecy:
             problem = secrecy_problem(path, st)
             if problem:
@@ -445,15 +443,22 @@ class Parser:
         "psk eap config request iface tag tap"
     ).split()
 
-    def _rule_tail_error(self, spec: RuleSpec) -> None:
+    def _out_of_place(self, stage: str) -> None:
+        """A rule keyword that belongs before `stage`, where the order no longer allows it."""
         tok = self.tok
-        if tok.kind == WORD and tok.value in self._ORDER:
+        order = self._ORDER
+        if tok.kind == WORD and tok.value in order and order.index(tok.value) < order.index(stage):
             self.invalid(
                 tok,
                 f'"{tok.value}" is out of place: the parts of an ikev2 rule come in the '
-                "order of iked.conf(5) (... from/to, peer/local, ikesa, childsa, srcid, "
-                "dstid, ikelifetime, lifetime, auth, config/request, iface, tag/tap)",
+                "order of iked.conf(5) (name, quick/skip/default, passive/active, ipcomp, "
+                "tunnel/transport, natt, esp/ah, inet/inet6, proto, rdomain, from/to, "
+                "peer/local, ikesa, childsa, srcid, dstid, ikelifetime, lifetime, auth, "
+                "config/request, iface, tag/tap)",
             )
+
+    def _rule_tail_error(self, spec: RuleSpec) -> None:
+        self._out_of_place("tap")
         self.fail('"config"', '"request"', '"iface"', '"tag"', '"tap"', "end of line")
 
     def protocols(self, spec: RuleSpec) -> None:
@@ -486,6 +491,7 @@ class Parser:
 
     def flows(self, spec: RuleSpec) -> None:
         if not self.is_kw("from", "to"):
+            self._out_of_place("from")
             self.fail('"from"', '"to"')
         while self.is_kw("from", "to"):
             first = self.advance()
@@ -559,7 +565,7 @@ class Parser:
         if network is not None:
             return [network]
         text, _, prefix = tok.value.partition("/")
-        if _looks_numeric(text) or not _HOSTNAME.match(text) or not allow_names:
+        if looks_numeric(text) or not _HOSTNAME.match(text) or not allow_names:
             self.invalid(tok, f"could not parse host specification {tok.describe()}")
         addresses = self.resolve(tok, text)
         networks = []
@@ -611,7 +617,7 @@ class Parser:
         if network is not None:
             self.advance()
             return network
-        if _looks_numeric(tok.value) or not _HOSTNAME.match(tok.value):
+        if looks_numeric(tok.value) or not _HOSTNAME.match(tok.value):
             self.invalid(tok, f"could not parse host specification {tok.describe()}")
         self.advance()
         return tok.value
@@ -658,7 +664,7 @@ class Parser:
     def psk_value(self, tok: Token) -> bytes:
         """An inline key; `0x` starts a hex key (parse.y keyspec)."""
         if tok.value.startswith("0x"):
-            key = _hex_key(tok.value[2:])
+            key = hex_key(tok.value[2:])
             if key is None:
                 self.invalid(tok, "psk: keys need to be specified in hex digits")
         else:
@@ -684,8 +690,8 @@ class Parser:
                     self.invalid(tok, f"{path}: key too {'large' if st.st_size else 'small'}")
                 raw = fh.read(KEYSIZE_LIMIT + 1)
         except OSError as exc:
-            self.invalid(tok, f"psk file {tok.value}: {_reason(exc)}")
-        key = _hex_key(raw.decode("ascii", "replace").strip())
+            self.invalid(tok, f"psk file {tok.value}: {reason(exc)}")
+        key = hex_key(raw.decode("ascii", "replace").strip())
         if not key:
             self.invalid(tok, f"{path}: keys need to be specified in hex digits")
         return path, key
@@ -722,63 +728,3 @@ class Parser:
         else:
             spec.flags["tag"] = tok
             spec.tag = value.value
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, UnicodeDecodeError):
-        return "not valid UTF-8"
-    return getattr(exc, "strerror", None) or str(exc)
-
-
-def _looks_numeric(text: str) -> bool:
-    """Digits and dots, or a colon: a malformed address, never a host name to look up."""
-    host = text.partition("/")[0]
-    return ":" in host or all(c.isdigit() or c == "." for c in host)
-
-
-def _hex_key(text: str) -> bytes | None:
-    if len(text) % 2 or not all(c in "0123456789abcdefABCDEF" for c in text):
-        return None
-    return bytes.fromhex(text)
-
-
-def parse_network(text: str):
-    """An address (as a host network) or `address/prefix`; None if it is neither."""
-    try:
-        if "/" in text:
-            return ipaddress.ip_network(text, strict=False)
-        address = ipaddress.ip_address(text)
-        return ipaddress.ip_network(address)
-    except ValueError:
-        return None
-
-
-def parse_cfg_value(option: str, text: str):
-    """The value of `config OPT ADDR`, or an error message (a str)."""
-    ipv4, ipv6, network_ok = names.CFG_OPTIONS[option]
-    if "/" in text:
-        value = parse_network(text)
-        if value is None or not network_ok:
-            return f"{option} takes an address, not {text!r}"
-    else:
-        try:
-            value = ipaddress.ip_address(text)
-        except ValueError:
-            return f"{option} takes an address, not {text!r}"
-        if option == "protected-subnet":
-            value = ipaddress.ip_network(value)
-    if (value.version == 4 and not ipv4) or (value.version == 6 and not ipv6):
-        return f"not a valid ikecfg option: {option} has no IPv{value.version} form"
-    if option == "netmask":
-        try:
-            ipaddress.ip_network(f"0.0.0.0/{text}")
-        except ValueError:
-            return f"netmask {text!r} is not a contiguous IPv4 mask"
-    return value
-
-
-def default_resolver(name: str) -> list:
-    """Addresses of a host or interface name (parse.y tries interfaces, then DNS)."""
-    from .resolve import resolve_name
-
-    return resolve_name(name)

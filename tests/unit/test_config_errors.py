@@ -7,6 +7,12 @@ import pytest
 from pyiked.config import ConfigError, load_config, parse_config_text
 
 R = "ikev2 esp from 10.0.0.0/8 to 10.1.0.0/16"  # 40 characters
+OUT_OF_PLACE = (
+    "is out of place: the parts of an ikev2 rule come in the order of iked.conf(5) (name, "
+    "quick/skip/default, passive/active, ipcomp, tunnel/transport, natt, esp/ah, inet/inet6, "
+    "proto, rdomain, from/to, peer/local, ikesa, childsa, srcid, dstid, ikelifetime, lifetime, "
+    "auth, config/request, iface, tag/tap)"
+)
 
 
 def error_of(text, **kw):
@@ -17,7 +23,7 @@ def error_of(text, **kw):
 
 CASES = [
     # -- the grammar: what was expected, and what came instead
-    (f"ikev2 esp from 10.0.0.0/8 port 23 port 24 to 10.1.0.0/16",
+    ("ikev2 esp from 10.0.0.0/8 port 23 port 24 to 10.1.0.0/16",
      'iked.conf:1:35: expected "to", got "port"'),
     ("ikev2 esp from 10.0.0.0/8", 'iked.conf:1:26: expected "to", got end of line'),
     ("ikev2 esp peer 1.2.3.4", 'iked.conf:1:11: expected one of "from" or "to", got "peer"'),
@@ -27,9 +33,11 @@ CASES = [
     ("ikev2 esp from 10.0.0.0/8 to port",
      'iked.conf:1:30: expected an address, got "port"'),
     (f"{R} peer any psk x srcid foo",
-     'iked.conf:1:57: "srcid" is out of place: the parts of an ikev2 rule come in the order '
-     "of iked.conf(5) (... from/to, peer/local, ikesa, childsa, srcid, dstid, ikelifetime, "
-     "lifetime, auth, config/request, iface, tag/tap)"),
+     f'iked.conf:1:57: "srcid" {OUT_OF_PLACE}'),
+    ("ikev2 esp tunnel from 10.0.0.1 to 10.0.0.2", f'iked.conf:1:11: "tunnel" {OUT_OF_PLACE}'),
+    (f"{R} esp", f'iked.conf:1:42: "esp" {OUT_OF_PLACE}'),
+    (f"{R} peer any ikesa enc aes-128-gcm srcid a childsa enc aes-128-gcm",
+     f'iked.conf:1:81: "childsa" {OUT_OF_PLACE}'),
     (f"{R} peer any tag x (",
      'iked.conf:1:57: expected one of "config", "request", "iface", "tag", "tap" or end of '
      'line, got "("'),
@@ -71,7 +79,7 @@ CASES = [
     ('user "" "pw"', "iked.conf:1:6: invalid user name: empty"),
     ('user u ""', "iked.conf:1:8: invalid password: empty"),
     # -- rule contents
-    (f'ikev2 "" esp from 10.0.0.0/8 to 10.1.0.0/16', "iked.conf:1:7: empty policy name"),
+    ('ikev2 "" esp from 10.0.0.0/8 to 10.1.0.0/16', "iked.conf:1:7: empty policy name"),
     ("ikev2 proto nosuchproto from 1.2.3.4 to 5.6.7.8",
      "iked.conf:1:13: unknown protocol: nosuchproto"),
     ("ikev2 proto 256 from 1.2.3.4 to 5.6.7.8", "iked.conf:1:13: 256 is outside the range 0..255"),
@@ -86,7 +94,8 @@ CASES = [
     ("ikev2 esp from 10.0.0.0/8 to ::/0", "iked.conf:1:30: cannot mix different address families"),
     ("ikev2 esp from 10.0.0.0/33 to 1.2.3.4",
      'iked.conf:1:16: could not parse host specification "10.0.0.0/33"'),
-    ("ikev2 esp from 1.2.3 to 1.2.3.4", 'iked.conf:1:16: could not parse host specification "1.2.3"'),
+    ("ikev2 esp from 1.2.3 to 1.2.3.4",
+     'iked.conf:1:16: could not parse host specification "1.2.3"'),
     ("ikev2 esp from a..b to 1.2.3.4", 'iked.conf:1:16: could not parse host specification "a..b"'),
     ("ikev2 from 10.0.0.1 to 10.0.0.2 (192.168.0.1)",
      "iked.conf:1:33: no flow NAT support for destination network"),

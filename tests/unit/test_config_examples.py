@@ -152,7 +152,8 @@ def test_transport_gre_ipv6():
     (p,) = config.policies
     assert p.transport
     assert p.flows[0].proto == 47
-    assert (p.flows[0].src, p.flows[0].dst) == (net("2001:db8::aa:1/128"), net("2001:db8::dd:4/128"))
+    assert (p.flows[0].src, p.flows[0].dst) == (
+        net("2001:db8::aa:1/128"), net("2001:db8::dd:4/128"))
     assert (p.peer_host, p.peer, p.local) == ("D.example.com", None, None)
     errors, _ = check_capabilities(config)
     assert [e.message.split(":")[0] for e in errors] == ['rule "policy1"']

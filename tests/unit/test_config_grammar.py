@@ -171,7 +171,9 @@ def test_include_warns_about_a_world_readable_file(tmp_path):
 def test_ipsec_conf_lines_are_skipped_with_a_warning():
     config, warnings = parse_config_text(f"flow esp from 1.2.3.4 to 5.6.7.8\n{RULE}", check=False)
     assert len(config.policies) == 1
-    assert warnings[0] == 'iked.conf:1:1: warning: ignoring a "flow" line: not an iked.conf statement'
+    assert warnings[0] == (
+        'iked.conf:1:1: warning: ignoring a "flow" line: not an iked.conf statement'
+    )
 
 
 # -- rule head ---------------------------------------------------------------------------
@@ -227,7 +229,7 @@ def test_inet6():
 
 
 def test_rdomain():
-    assert rule(f"ikev2 esp rdomain 7 from 10.0.0.0/8 to 10.1.0.0/16 peer any").rdomain == 7
+    assert rule("ikev2 esp rdomain 7 from 10.0.0.0/8 to 10.1.0.0/16 peer any").rdomain == 7
 
 
 @pytest.mark.parametrize(
