@@ -20,6 +20,7 @@ A reload builds a new store and swaps it in one assignment.
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 from collections.abc import Callable, Iterable
@@ -45,33 +46,59 @@ def _ip(value):
     return ipaddress.ip_address(value)
 
 
+def _key(ip) -> tuple[int, int]:
+    return (ip.version, int(ip))
+
+
+class _Side:
+    """One end (peer or local) of a rule as integers: any, a network, or a set of hosts."""
+
+    __slots__ = ("version", "net", "mask", "hosts")
+
+    def __init__(self, network, addresses):
+        self.version = self.net = self.mask = 0
+        self.hosts = None
+        if addresses is not None:  # a resolved host or interface name
+            self.hosts = frozenset(_key(a) for a in addresses)
+        elif network is not None:
+            self.version = network.version
+            self.net = int(network.network_address)
+            self.mask = int(network.netmask)
+
+    def match(self, key: tuple[int, int]) -> bool:
+        if self.hosts is not None:
+            return key in self.hosts
+        if not self.version:
+            return True
+        return key[0] == self.version and key[1] & self.mask == self.net
+
+    def exact_hosts(self):
+        """The addresses this side matches if it is a finite set of hosts, else None."""
+        if self.hosts is not None:
+            return self.hosts
+        if self.version and self.mask == (1 << (32 if self.version == 4 else 128)) - 1:
+            return {(self.version, self.net)}
+        return None
+
+
 class _Entry:
     """A policy with what address matching needs, computed once per store."""
 
-    __slots__ = ("policy", "peer", "local", "peer_addrs", "local_addrs")
+    __slots__ = ("index", "policy", "peer", "local")
 
-    def __init__(self, policy: Policy, resolve):
+    def __init__(self, index: int, policy: Policy, resolve):
+        self.index = index
         self.policy = policy
-        self.peer = policy.peer
-        self.local = policy.local
-        self.peer_addrs = resolve(policy.peer_host) if policy.peer_host else None
-        self.local_addrs = resolve(policy.local_host) if policy.local_host else None
+        peer_addrs = resolve(policy.peer_host) if policy.peer_host else None
+        local_addrs = resolve(policy.local_host) if policy.local_host else None
+        self.peer = _Side(policy.peer, peer_addrs)
+        self.local = _Side(policy.local, local_addrs)
 
-    def address_match(self, local_ip, remote_ip) -> bool:
-        p = self.policy
-        if p.af and remote_ip.version != p.af:
+    def address_match(self, local_key, remote_key) -> bool:
+        af = self.policy.af
+        if af and remote_key[0] != af:
             return False
-        return _side_match(remote_ip, self.peer, self.peer_addrs) and _side_match(
-            local_ip, self.local, self.local_addrs
-        )
-
-
-def _side_match(ip, network, addresses) -> bool:
-    if addresses is not None:
-        return ip in addresses
-    if network is None:
-        return True
-    return ip.version == network.version and ip in network
+        return self.peer.match(remote_key) and self.local.match(local_key)
 
 
 class PolicyStore:
@@ -83,8 +110,19 @@ class PolicyStore:
         self.by_name: dict[str, Policy] = {p.name: p for p in config.policies}
         self._resolver = resolver
         self._resolved: dict[str, frozenset] = {}
-        entries = [_Entry(p, self._resolve) for p in config.policies]
+        entries = [_Entry(i, p, self._resolve) for i, p in enumerate(config.policies)]
         self._entries = [e for e in entries if not e.policy.skip]
+        # Index rules whose peer is a host (or a resolved name) by that address, so a lookup
+        # tests those rules plus the ones with a network or `any`, not every rule.
+        self._by_peer: dict[tuple[int, int], list[_Entry]] = {}
+        self._wide: list[_Entry] = []
+        for entry in self._entries:
+            hosts = entry.peer.exact_hosts()
+            if hosts is None:
+                self._wide.append(entry)
+            else:
+                for key in hosts:
+                    self._by_peer.setdefault(key, []).append(entry)
         defaults = [p for p in config.policies if p.default]
         self.default: Policy | None = defaults[-1] if defaults else None
 
@@ -121,10 +159,17 @@ class PolicyStore:
 
     # -- evaluation --------------------------------------------------------------------
 
-    def _evaluate(self, match: Callable[[_Entry], bool]) -> list[Policy]:
+    def _in_order(self, remote_key) -> Iterable[_Entry]:
+        """The rules that may match remote_key, in file order."""
+        exact = self._by_peer.get(remote_key)
+        if not exact:
+            return self._wide
+        return heapq.merge(exact, self._wide, key=lambda e: e.index)
+
+    def _evaluate(self, remote_key, match: Callable[[_Entry], bool]) -> list[Policy]:
         """Matching policies, best first: the last match, or the first matching quick."""
         matched: list[Policy] = []
-        for entry in self._entries:
+        for entry in self._in_order(remote_key):
             if not match(entry):
                 continue
             matched.append(entry.policy)
@@ -138,14 +183,14 @@ class PolicyStore:
 
         The `default` rule comes last when it is not already in the list.
         """
-        local_ip, remote_ip = _ip(local_ip), _ip(remote_ip)
+        local_key, remote_key = _key(_ip(local_ip)), _key(_ip(remote_ip))
 
         def match(entry: _Entry) -> bool:
-            return entry.address_match(local_ip, remote_ip) and (
+            return entry.address_match(local_key, remote_key) and (
                 accept is None or accept(entry.policy)
             )
 
-        found = self._evaluate(match)
+        found = self._evaluate(remote_key, match)
         if self.default is not None and self.default not in found:
             if accept is None or accept(self.default):
                 found.append(self.default)
@@ -169,7 +214,7 @@ class PolicyStore:
         srcid, from its IDr); ts_local / ts_remote are its proposed selectors for our side
         and its side (as responder: TSr and TSi). None skips a check.
         """
-        local_ip, remote_ip = _ip(local_ip), _ip(remote_ip)
+        local_key, remote_key = _key(_ip(local_ip)), _key(_ip(remote_ip))
         ts_local = list(ts_local) if ts_local is not None else None
         ts_remote = list(ts_remote) if ts_remote is not None else None
 
@@ -190,7 +235,9 @@ class PolicyStore:
                     return False
             return accept is None or accept(policy)
 
-        found = self._evaluate(lambda e: e.address_match(local_ip, remote_ip) and fits(e.policy))
+        found = self._evaluate(
+            remote_key, lambda e: e.address_match(local_key, remote_key) and fits(e.policy)
+        )
         if found:
             return found[0]
         if self.default is not None and fits(self.default):
