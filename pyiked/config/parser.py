@@ -109,7 +109,8 @@ class Parser:
     ):
         self.defines = dict(defines or {})
         self.lexer = Lexer(text, name, dict(self.defines))
-        self.base_dirs = [base_dir if base_dir is not None else os.getcwd()]
+        # Relative paths in a file start at that file's directory (the main text: base_dir).
+        self.base_dirs = {name: base_dir if base_dir is not None else os.getcwd()}
         self.resolver = resolver
         self.check_secrecy = check_secrecy
         self.errors: list[ConfigError] = []
@@ -121,6 +122,7 @@ class Parser:
         self.users: dict[str, User] = {}
         self.files: list[str] = [name]
         self.rule_number = 0
+        self.macro_at: dict[str, Token] = {}
         self.tok: Token = self._lex()
 
     # -- tokens ----------------------------------------------------------------------
@@ -204,11 +206,9 @@ class Parser:
                 self.statement()
             except _Syntax:
                 self._skip_statement()
-        unused = set(self.lexer.macros) - self.lexer.used_macros - set(self.defines)
-        for name in sorted(unused):
-            self.warnings.append(
-                ConfigWarning(self.files[0], 0, 0, f"macro '{name}' defined but not used")
-            )
+        for name, tok in self.macro_at.items():  # in the order they were defined
+            if name not in self.lexer.used_macros:
+                self.warn(tok, f"macro '{name}' defined but not used")
         if not self.policies and not self.users and not self.errors:
             self.warnings.append(
                 ConfigWarning(self.files[0], 0, 0, "no valid configuration rules found")
@@ -253,7 +253,7 @@ class Parser:
         self.end_of_statement()
         path = tok.value
         if not os.path.isabs(path):
-            path = os.path.join(self.base_dirs[-1], path)
+            path = os.path.join(self.base_dirs[tok.file], path)
         path = os.path.normpath(path)
         if path in self.lexer.file_stack():
             self.invalid(tok, f"include loop: {tok.value} includes itself")
@@ -272,7 +272,7 @@ class Parser:
         self.files.append(path)
         # Push before reading past the newline, so the next token comes from the new file.
         self.lexer.push_file(path, text)
-        self.base_dirs.append(os.path.dirname(path))
+        self.base_dirs[path] = os.path.dirname(path)
         self.advance()
 
     def macro_definition(self) -> None:
@@ -297,6 +297,7 @@ class Parser:
         # `-D name=value` wins over the file (parse.y symset persist).
         if name_tok.value not in self.defines:
             self.lexer.macros[name_tok.value] = " ".join(parts)
+            self.macro_at.setdefault(name_tok.value, name_tok)
 
     # -- set ---------------------------------------------------------------------------
 
@@ -368,8 +369,11 @@ class Parser:
                 self.invalid(tok, f"invalid byte count {tok.describe()}: use N, NK, NM or NG")
             self.fail("a byte count (with an optional K, M or G suffix)")
         scale = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[m.group(2).lower()]
+        value = int(m.group(1)) * scale
+        if value > 2**64 - 1:  # the kernel's byte limits are 64-bit counters
+            self.invalid(tok, f"byte count {tok.value} is larger than 2^64 - 1")
         self.advance()
-        return int(m.group(1)) * scale
+        return value
 
     # -- user ------------------------------------------------------------------------
 
@@ -434,6 +438,9 @@ class Parser:
         if self.tok.kind not in (NL, EOF):
             self._rule_tail_error(spec)
         policy, positions = build_policy(spec, self)
+        if any(p.name == policy.name for p in self.policies):
+            # pyikectl and the logs name policies; parse.y says a name should occur once.
+            self.warn(spec.name or start, f'policy name "{policy.name}" is used more than once')
         self.policies.append(policy)
         self.positions.append(positions)
 
@@ -679,7 +686,7 @@ class Parser:
         """A hex key (no 0x) read from a file only root or we may write (parse.y)."""
         path = tok.value
         if not os.path.isabs(path):
-            path = os.path.normpath(os.path.join(self.base_dirs[-1], path))
+            path = os.path.normpath(os.path.join(self.base_dirs[tok.file], path))
         try:
             with open(path, "rb") as fh:
                 st = os.fstat(fh.fileno())

@@ -120,7 +120,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.check_only:
         _print_warnings(warnings)
         if args.verbose:
-            sys.stdout.write(format_config(result.config))
+            try:
+                sys.stdout.write(format_config(result.config))
+            except ValueError as exc:  # a string iked.conf quoting cannot express
+                print(f"pyiked: cannot print the configuration: {exc}", file=sys.stderr)
+                return 1
         print("configuration OK", file=sys.stderr)
         return 0
     _print_warnings(warnings)

@@ -2,6 +2,9 @@
 
 import os
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 import pytest
 
 from pyiked.config import ConfigError, load_config, parse_config_text
@@ -273,3 +276,41 @@ def test_hostile_input_gives_config_errors_only():
             parse_config_text(text, check=False, resolver=lambda name: [])
         except ConfigError:
             pass
+
+
+def test_byte_count_limit():
+    assert str(error_of(f"{R} peer any lifetime 1h bytes 99999999999G")) == (
+        "iked.conf:1:69: byte count 99999999999G is larger than 2^64 - 1"
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=120))
+def test_arbitrary_text_gives_config_errors_only(text):
+    try:
+        parse_config_text(text, check=True, resolver=lambda name: [])
+    except ConfigError as exc:
+        assert exc.errors and all(e.line >= 0 for e in exc.errors)
+
+
+GRAMMAR_WORDS = st.sampled_from(
+    "ikev2 esp ah from to peer local any dynamic port proto { } ( ) , = tcp 10.0.0.0/8 "
+    "1.2.3.4 2001:db8::1 ::/0 ikesa childsa enc auth prf group aes-128 aes-128-gcm "
+    "hmac-sha2-256 curve25519 none esn srcid dstid psk file eap rsa config request "
+    "address 10.8.0.0/24 tag tap enc0 iface set user include quick default skip active "
+    "lifetime bytes 1h 10K $x x \\n".split() + ['"q"', "\n", "\\\n", "#", "'s'"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(GRAMMAR_WORDS, max_size=40))
+def test_grammar_shaped_noise_gives_config_errors_only(words):
+    text = " ".join(words)
+    try:
+        config, _ = parse_config_text(text, check=True, defines={"x": "1.2.3.4"},
+                                      resolver=lambda name: [])
+    except ConfigError:
+        return
+    from pyiked.config import format_config
+
+    format_config(config)

@@ -596,3 +596,38 @@ def test_everything_at_once():
     assert (p.dstid.id_type, p.dstid.data) == (IDType.ID_FQDN, b"peer.example.com")
     assert (p.ikelifetime, p.lifetime_seconds, p.lifetime_bytes) == (3600, 1200, 1024**3)
     assert p.child_proposals[0].encr == ((EncrId.CHACHA20_POLY1305, 0),)
+
+
+def test_unused_macro_and_duplicate_name_warnings():
+    _, warnings = parse_config_text(
+        'a = 1\nb = "x"\nikev2 "n" from 10.0.0.1 to 10.0.0.2 tag $b\n'
+        'ikev2 "n" from 10.0.0.3 to 10.0.0.4\n',
+        check=False,
+    )
+    assert warnings == [
+        'iked.conf:4:7: warning: policy name "n" is used more than once',
+        "iked.conf:1:1: warning: macro 'a' defined but not used",
+    ]
+
+
+def test_defined_on_the_command_line_only_is_not_reported_unused():
+    _, warnings = parse_config_text(RULE, defines={"unused": "1"}, check=False)
+    assert warnings == []
+
+
+def test_relative_paths_start_at_the_file_that_names_them(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "inner.conf").write_text(
+        'ikev2 "inner" from 10.0.0.1 to 10.0.0.2 peer any psk file key\n'
+    )
+    (tmp_path / "sub" / "key").write_text("aa55\n")
+    (tmp_path / "key").write_text("0102\n")
+    for f in ("sub/inner.conf", "sub/key", "key"):
+        os.chmod(tmp_path / f, 0o600)
+    config = parse(
+        'include "sub/inner.conf"\n'
+        'ikev2 "outer" from 10.0.0.1 to 10.0.0.2 peer any psk file key\n',
+        base_dir=str(tmp_path),
+    )
+    # After the include ends, relative names resolve from the main file's directory again.
+    assert [p.auth.psk for p in config.policies] == [b"\xaa\x55", b"\x01\x02"]
