@@ -39,9 +39,9 @@ def run(quick: bool) -> str:
             config, _ = parse_config_text(text, check=False)
             store = PolicyStore(config)
             assert store.candidates("192.0.2.1", "203.0.113.7")[0].name == "catch all"
-            cand = rate(lambda: store.candidates("192.0.2.1", "203.0.113.7"), seconds)
-            sel = rate(lambda: store.select("192.0.2.1", "203.0.113.7", peer_id), seconds)
-            parse = rate(lambda: parse_config_text(text, check=False), seconds, min_calls=1) * n
+            cand = rate(lambda s=store: s.candidates("192.0.2.1", "203.0.113.7"), seconds)
+            sel = rate(lambda s=store: s.select("192.0.2.1", "203.0.113.7", peer_id), seconds)
+            parse = n * rate(lambda t=text: parse_config_text(t, check=False), seconds, 1)
             if base is None:
                 base = (cand, sel)
             figures[f"{kind}:{n}"] = {
