@@ -123,6 +123,7 @@ class Parser:
         self.files: list[str] = [name]
         self.rule_number = 0
         self.macro_at: dict[str, Token] = {}
+        self.after_secret = False
         self.tok: Token = self._lex()
 
     # -- tokens ----------------------------------------------------------------------
@@ -139,6 +140,14 @@ class Parser:
         if tok.kind == ERROR:
             raise _Syntax()
         self.tok = self._lex()
+        self.after_secret = False
+        return tok
+
+    def secret(self, what: str) -> Token:
+        """A PSK or password: an error on the word after it must not echo that word,
+        which may be the rest of an unquoted secret."""
+        tok = self.string(what)
+        self.after_secret = True
         return tok
 
     def is_kw(self, *words: str) -> bool:
@@ -169,7 +178,10 @@ class Parser:
             want = expected[0]
         else:
             want = "one of " + ", ".join(expected[:-1]) + " or " + expected[-1]
-        self.error_at(tok, f"expected {want}, got {tok.describe()}{hint}")
+        got = tok.describe()
+        if self.after_secret and tok is self.tok and tok.kind in (WORD, QUOTED):
+            got = "another word (not shown: it may be part of a secret; quote secrets)"
+        self.error_at(tok, f"expected {want}, got {got}{hint}")
         raise _Syntax()
 
     def invalid(self, tok: Token, message: str) -> None:
@@ -380,7 +392,7 @@ class Parser:
     def user_statement(self) -> None:
         self.advance()
         name = self.string("a user name")
-        password = self.string("a password")
+        password = self.secret("a password")
         self.end_of_statement()
         if not name.value:
             self.invalid(name, "invalid user name: empty")
@@ -652,7 +664,7 @@ class Parser:
             if self.accept("file"):
                 spec.auth = ("psk", tok, self.psk_file(self.string("a file name")))
             else:
-                spec.auth = ("psk", tok, self.psk_value(self.string("a pre-shared key")))
+                spec.auth = ("psk", tok, self.psk_value(self.secret("a pre-shared key")))
         elif self.accept("eap"):
             method = self.string('an EAP method ("mschap-v2")')
             if method.value.replace("-", "_").lower() != "mschap_v2":

@@ -314,3 +314,15 @@ def test_grammar_shaped_noise_gives_config_errors_only(words):
     from pyiked.config import format_config
 
     format_config(config)
+
+
+def test_errors_never_echo_what_may_be_part_of_a_secret():
+    exc = error_of(f"{R} peer any psk my-secret continues-here")
+    assert "continues-here" not in str(exc)
+    assert str(exc) == (
+        "iked.conf:1:65: expected one of \"config\", \"request\", \"iface\", \"tag\", \"tap\" "
+        "or end of line, got another word (not shown: it may be part of a secret; quote secrets)"
+    )
+    exc = error_of('user alice pass "XYZZY two"')
+    assert "XYZZY" not in str(exc)
+    assert str(exc).startswith("iked.conf:1:17: expected end of line, got another word")
