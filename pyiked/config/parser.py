@@ -599,8 +599,9 @@ class Parser:
 
     def resolve(self, tok: Token, name: str) -> list:
         try:
-            addresses = (self.resolver or default_resolver)(name)
-        except OSError:
+            found = (self.resolver or default_resolver)(name) or []
+            addresses = [ipaddress.ip_address(a) for a in found]
+        except (OSError, ValueError):
             addresses = []
         if not addresses:
             self.invalid(tok, f"no IP address found for {name}")
