@@ -109,9 +109,12 @@ def main(argv: list[str] | None = None) -> int:
         config, warnings = result.check()
     except ConfigError as exc:
         print(exc.describe(), file=sys.stderr)
-        if args.check_only:
-            return 1
-        print(f"pyiked: {args.file}: configuration invalid", file=sys.stderr)
+        if not args.check_only:
+            print(f"pyiked: {args.file}: configuration invalid", file=sys.stderr)
+        return 1
+    except Exception as exc:  # a bug in the parser: still one line, never a traceback
+        print(f"{args.file}: internal error while reading the configuration "
+              f"({type(exc).__name__}: {exc}); please report it", file=sys.stderr)
         return 1
     if args.start_passive:
         config = dataclasses.replace(

@@ -153,3 +153,13 @@ def test_console_entry_point(tmp_path):
     assert done.returncode == 1
     assert done.stderr == f"{bad}:1:15: expected an address, got end of line\n"
     assert "Traceback" not in done.stderr
+
+
+def test_a_parser_bug_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys):
+    def broken(*args, **kwargs):
+        raise KeyError("boom")
+
+    monkeypatch.setattr(cli, "parse_file", broken)
+    assert cli.main(["-n", "-f", write(tmp_path, GOOD)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "internal error" in err and "KeyError" in err
