@@ -84,6 +84,7 @@ class Auth:
     method: str = "signature"
     psk: bytes | None = field(default=None, repr=False)
     eap: str | None = None  # "mschap-v2"
+    psk_file: str | None = None  # `psk file F`: the absolute path the key was read from
 
     @property
     def auth_method(self) -> AuthMethod:
@@ -138,6 +139,7 @@ class Policy:
     iface: str | None = None
     tag: str | None = None
     tap: str | None = None
+    local_host: str | None = None  # `local NAME` given as a host or interface name
 
     @property
     def ike_proposals_or_default(self):
@@ -167,6 +169,8 @@ class Settings:
     stickyaddress: bool = False
     cert_partial_chain: bool = False
     ocsp: str | None = None
+    ocsp_tolerate: int = 0  # seconds; `set ocsp URL tolerate T`
+    ocsp_maxage: int = -1  # seconds; -1: no limit (`maxage T`)
     dpd_check_interval: int = 60
     # DoS resistance (pyiked): cookies above these half-open counts, hard caps beyond
     cookie_threshold: int = 100

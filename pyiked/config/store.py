@@ -1,79 +1,309 @@
 """PolicyStore: which policy governs a peer, an identity and a set of traffic selectors.
 
-iked.conf semantics (iked.conf(5) "policy order"): rules are evaluated in file order, the
-last matching rule wins, a matching `quick` rule stops the evaluation, and a `default` rule
-matches whatever nothing else did. `skip` rules are never used to answer a peer.
+iked.conf semantics (iked.conf(5) "AUTOMATIC KEYING POLICIES", OpenIKED policy.c):
+- Rules are evaluated in file order and the last matching rule wins; a matching `quick`
+  rule ends the evaluation. `skip` rules are never matched against incoming peers (they
+  can still be initiated).
+- When nothing matches, the `default` rule (the last one written) answers, whatever the
+  addresses: OpenIKED's sc_defaultcon.
+- A rule matches an incoming peer by its `peer` and `local` (networks; `any` matches
+  everything; host names are resolved when the store is built) and `inet`/`inet6`.
+  Once the peer's identity and proposed selectors are known, `dstid` must match the
+  peer's IDi, `srcid` the IDr it asked for, a transport-mode request needs a transport
+  rule, and the proposed traffic selectors must overlap the rule's flows.
 
-The engine asks twice: at IKE_SA_INIT it knows only addresses (`candidates`), at IKE_AUTH it
-also knows the peer's identity and proposed selectors (`select`). A reload replaces the
-whole store object.
+The engine asks twice: at IKE_SA_INIT it knows only addresses (`candidates`), at IKE_AUTH
+also identities and selectors (`select`). Both accept an `accept(policy)` predicate (for
+example "its proposals are compatible") applied during evaluation, as policy_test does.
+A reload builds a new store and swaps it in one assignment.
 """
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
+import logging
+from collections.abc import Callable, Iterable
 
-from .model import Config, Identity, Policy
+from pyiked.core.ts import TS, narrow
+
+from .identity import identity_matches
+from .model import Config, Flow, Identity, Policy, User
+
+log = logging.getLogger("pyiked.config")
+
+Accept = Callable[[Policy], bool] | None
+_FULL = {4: ipaddress.ip_network("0.0.0.0/0"), 6: ipaddress.ip_network("::/0")}
 
 
-def _addr_in(addr, network) -> bool:
-    if network is None:
-        return True
-    ip = ipaddress.ip_address(addr)
-    return ip.version == network.version and ip in network
+def _ip(value):
+    if isinstance(value, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return value
+    if isinstance(value, tuple):  # a socket address (host, port[, ...])
+        value = value[0]
+    if isinstance(value, str):
+        value = value.split("%", 1)[0]
+    return ipaddress.ip_address(value)
+
+
+def _key(ip) -> tuple[int, int]:
+    return (ip.version, int(ip))
+
+
+class _Side:
+    """One end (peer or local) of a rule as integers: any, a network, or a set of hosts."""
+
+    __slots__ = ("version", "net", "mask", "hosts")
+
+    def __init__(self, network, addresses):
+        self.version = self.net = self.mask = 0
+        self.hosts = None
+        if addresses is not None:  # a resolved host or interface name
+            self.hosts = frozenset(_key(a) for a in addresses)
+        elif network is not None:
+            self.version = network.version
+            self.net = int(network.network_address)
+            self.mask = int(network.netmask)
+
+    def match(self, key: tuple[int, int]) -> bool:
+        if self.hosts is not None:
+            return key in self.hosts
+        if not self.version:
+            return True
+        return key[0] == self.version and key[1] & self.mask == self.net
+
+    def exact_hosts(self):
+        """The addresses this side matches if it is a finite set of hosts, else None."""
+        if self.hosts is not None:
+            return self.hosts
+        if self.version and self.mask == (1 << (32 if self.version == 4 else 128)) - 1:
+            return {(self.version, self.net)}
+        return None
+
+
+class _Entry:
+    """A policy with what address matching needs, computed once per store."""
+
+    __slots__ = ("index", "policy", "peer", "local")
+
+    def __init__(self, index: int, policy: Policy, resolve):
+        self.index = index
+        self.policy = policy
+        peer_addrs = resolve(policy.peer_host) if policy.peer_host else None
+        local_addrs = resolve(policy.local_host) if policy.local_host else None
+        self.peer = _Side(policy.peer, peer_addrs)
+        self.local = _Side(policy.local, local_addrs)
+
+    def address_match(self, local_key, remote_key) -> bool:
+        af = self.policy.af
+        if af and remote_key[0] != af:
+            return False
+        return self.peer.match(remote_key) and self.local.match(local_key)
 
 
 class PolicyStore:
-    def __init__(self, config: Config):
+    def __init__(self, config: Config, resolver: Callable[[str], list] | None = None):
         self.config = config
         self.settings = config.settings
         self.policies = config.policies
-        self.users = {u.name: u for u in config.users}
-        self.by_name = {p.name: p for p in config.policies}
+        self.users: dict[str, User] = {u.name: u for u in config.users}
+        self.by_name: dict[str, Policy] = {p.name: p for p in config.policies}
+        self._resolver = resolver
+        self._resolved: dict[str, frozenset] = {}
+        entries = [_Entry(i, p, self._resolve) for i, p in enumerate(config.policies)]
+        self._entries = [e for e in entries if not e.policy.skip]
+        # Index rules whose peer is a host (or a resolved name) by that address, so a lookup
+        # tests those rules plus the ones with a network or `any`, not every rule.
+        self._by_peer: dict[tuple[int, int], list[_Entry]] = {}
+        self._wide: list[_Entry] = []
+        for entry in self._entries:
+            hosts = entry.peer.exact_hosts()
+            if hosts is None:
+                self._wide.append(entry)
+            else:
+                for key in hosts:
+                    self._by_peer.setdefault(key, []).append(entry)
+        defaults = [p for p in config.policies if p.default]
+        self.default: Policy | None = defaults[-1] if defaults else None
 
-    def _address_match(self, policy: Policy, local_ip, remote_ip) -> bool:
-        if policy.skip:
-            return False
-        if policy.af and ipaddress.ip_address(remote_ip).version != policy.af:
-            return False
-        return _addr_in(local_ip, policy.local) and _addr_in(remote_ip, policy.peer)
+    # -- names -------------------------------------------------------------------------
 
-    def _evaluate(self, predicate) -> list[Policy]:
-        """Matching policies, best first: last match wins, `quick` stops, `default` last."""
+    def _resolve(self, name: str) -> frozenset:
+        if name not in self._resolved:
+            if self._resolver is not None:
+                resolver = self._resolver
+            else:
+                from .resolve import resolve_name as resolver
+            try:
+                found = frozenset(_ip(a) for a in resolver(name))
+            except (OSError, ValueError):
+                found = frozenset()
+            if not found:
+                log.warning("host name %s has no address: its rules match no peer", name)
+            self._resolved[name] = found
+        return self._resolved[name]
+
+    def peer_addresses(self, policy: Policy) -> list:
+        """Where to send an initiation for `policy` (its peer address or resolved name)."""
+        if policy.peer_host:
+            return sorted(self._resolve(policy.peer_host), key=lambda a: (a.version, a))
+        if policy.peer is not None and policy.peer.prefixlen == policy.peer.max_prefixlen:
+            return [policy.peer.network_address]
+        return []
+
+    def get(self, name: str) -> Policy | None:
+        return self.by_name.get(name)
+
+    def user(self, name: str) -> User | None:
+        return self.users.get(name)
+
+    # -- evaluation --------------------------------------------------------------------
+
+    def _in_order(self, remote_key) -> Iterable[_Entry]:
+        """The rules that may match remote_key, in file order."""
+        exact = self._by_peer.get(remote_key)
+        if not exact:
+            return self._wide
+        return heapq.merge(exact, self._wide, key=lambda e: e.index)
+
+    def _evaluate(self, remote_key, match: Callable[[_Entry], bool]) -> list[Policy]:
+        """Matching policies, best first: the last match, or the first matching quick."""
         matched: list[Policy] = []
-        defaults: list[Policy] = []
-        for policy in self.policies:
-            if not predicate(policy):
+        for entry in self._in_order(remote_key):
+            if not match(entry):
                 continue
-            if policy.default:
-                defaults.append(policy)
-                continue
-            matched.append(policy)
-            if policy.quick:
-                return [policy] + [p for p in reversed(matched[:-1])] + defaults
-        return list(reversed(matched)) + defaults
+            matched.append(entry.policy)
+            if entry.policy.quick:
+                return [matched[-1], *reversed(matched[:-1])]
+        matched.reverse()
+        return matched
 
-    def candidates(self, local_ip, remote_ip) -> list[Policy]:
-        """Policies an IKE_SA_INIT from remote_ip to local_ip may fall under, best first."""
-        return self._evaluate(lambda p: self._address_match(p, local_ip, remote_ip))
+    def candidates(self, local_ip, remote_ip, accept: Accept = None) -> list[Policy]:
+        """Policies an IKE_SA_INIT from remote_ip to local_ip may fall under, best first.
 
-    def select(self, local_ip, remote_ip, peer_id: Identity | None) -> Policy | None:
-        """The policy for an authenticated peer: addresses plus its identity (dstid)."""
+        The `default` rule comes last when it is not already in the list.
+        """
+        local_key, remote_key = _key(_ip(local_ip)), _key(_ip(remote_ip))
 
-        def match(p: Policy) -> bool:
-            if not self._address_match(p, local_ip, remote_ip):
+        def match(entry: _Entry) -> bool:
+            return entry.address_match(local_key, remote_key) and (
+                accept is None or accept(entry.policy)
+            )
+
+        found = self._evaluate(remote_key, match)
+        if self.default is not None and self.default not in found:
+            if accept is None or accept(self.default):
+                found.append(self.default)
+        return found
+
+    def select(
+        self,
+        local_ip,
+        remote_ip,
+        peer_id: Identity | None,
+        *,
+        local_id: Identity | None = None,
+        ts_local: Iterable[TS] | None = None,
+        ts_remote: Iterable[TS] | None = None,
+        transport: bool = False,
+        accept: Accept = None,
+    ) -> Policy | None:
+        """The policy for an authenticating peer, or None.
+
+        peer_id is the peer's ID (our dstid), local_id the ID it expects us to have (our
+        srcid, from its IDr); ts_local / ts_remote are its proposed selectors for our side
+        and its side (as responder: TSr and TSi). None skips a check.
+        """
+        local_key, remote_key = _key(_ip(local_ip)), _key(_ip(remote_ip))
+        ts_local = list(ts_local) if ts_local is not None else None
+        ts_remote = list(ts_remote) if ts_remote is not None else None
+
+        def fits(policy: Policy) -> bool:
+            if peer_id is not None and policy.dstid is not None:
+                if not identity_matches(policy.dstid, peer_id):
+                    return False
+            if local_id is not None and policy.srcid is not None:
+                if not identity_matches(policy.srcid, local_id):
+                    return False
+            if transport and not policy.transport:
                 return False
-            return p.dstid is None or peer_id is None or _same_identity(p.dstid, peer_id)
+            if ts_local is not None or ts_remote is not None:
+                mine_local, mine_remote = flow_selectors(policy)
+                if ts_local is not None and not narrow(ts_local, mine_local):
+                    return False
+                if ts_remote is not None and not narrow(ts_remote, mine_remote):
+                    return False
+            return accept is None or accept(policy)
 
-        found = self._evaluate(match)
-        return found[0] if found else None
+        found = self._evaluate(
+            remote_key, lambda e: e.address_match(local_key, remote_key) and fits(e.policy)
+        )
+        if found:
+            return found[0]
+        if self.default is not None and fits(self.default):
+            return self.default
+        return None
 
     def active(self) -> list[Policy]:
-        """Policies this host initiates on start (`active`) when the global mode allows."""
+        """Policies to initiate at start (`active`), unless the global mode is passive.
+
+        `skip` only keeps a rule from answering incoming peers, so it is included.
+        """
         if not self.settings.active:
             return []
-        return [p for p in self.policies if p.active and not p.skip]
+        return [p for p in self.policies if p.active]
+
+    def flow_selectors(self, policy: Policy, dynamic=None) -> tuple[list[TS], list[TS]]:
+        return flow_selectors(policy, dynamic)
 
 
-def _same_identity(a: Identity, b: Identity) -> bool:
-    return a.id_type == b.id_type and a.data == b.data
+# -- traffic selectors -----------------------------------------------------------------
+
+
+def _port_range(port: int) -> tuple[int, int]:
+    return (port, port) if port else (0, 65535)
+
+
+def _families(flow: Flow, leases: dict) -> tuple[int, ...]:
+    for network in (flow.src, flow.dst):
+        if network is not None:
+            return (network.version,)
+    if (flow.src_dynamic or flow.dst_dynamic) and leases:
+        return tuple(sorted(leases))
+    return (4, 6)
+
+
+def _side_ts(network, dynamic: bool, version: int, leases: dict, proto: int, port: int):
+    start, end = _port_range(port)
+    if network is not None:
+        return TS.from_network(network, proto, start, end)
+    if dynamic and version in leases:
+        return TS.host(leases[version], proto, start, end)
+    # `any`, or `dynamic` before an address is assigned: the whole family, as a remote
+    # access client proposes it (RFC 7296 §2.19).
+    return TS.from_network(_FULL[version], proto, start, end)
+
+
+def flow_selectors(policy: Policy, dynamic=None) -> tuple[list[TS], list[TS]]:
+    """(local selectors, remote selectors) of a policy: `from` is local, `to` remote.
+
+    dynamic: the address (or addresses, one per family) assigned through the
+    configuration payload; it replaces `dynamic` in the flows. Duplicates are dropped,
+    order is kept.
+    """
+    leases = {}
+    if dynamic is not None:
+        for address in (dynamic if isinstance(dynamic, (list, tuple, set)) else [dynamic]):
+            address = _ip(address)
+            leases.setdefault(address.version, address)
+    local: list[TS] = []
+    remote: list[TS] = []
+    for flow in policy.flows:
+        for version in _families(flow, leases):
+            src = _side_ts(flow.src, flow.src_dynamic, version, leases, flow.proto, flow.src_port)
+            dst = _side_ts(flow.dst, flow.dst_dynamic, version, leases, flow.proto, flow.dst_port)
+            if src not in local:
+                local.append(src)
+            if dst not in remote:
+                remote.append(dst)
+    return local, remote
