@@ -24,6 +24,8 @@ from .events import ChildSAInstall, ChildSARemove, Encapsulation, Lifetime, SAKe
 from .iana import NotifyType, ProtocolId, TSType
 from .ts import TS, narrow
 
+from pyiked.config.store import flow_selectors
+
 log = logging.getLogger("pyiked.engine")
 
 REPLAY_WINDOW = 64  # RFC 4303 §3.4.3: at least 32, 64 recommended
@@ -75,31 +77,11 @@ class ChildSA:
 def policy_selectors(policy, local_ip=None, remote_ip=None) -> tuple[list[TS], list[TS]]:
     """The local and remote selectors of a policy's flows (`from` is local, `to` remote).
 
-    `any` becomes the whole address family of the peer; a transport-mode policy without
-    flows protects the two IKE endpoints (host-to-host).
+    A transport-mode policy without flows protects the two IKE endpoints (host-to-host).
     """
-    local, remote = [], []
-    version = ipaddress.ip_address(remote_ip).version if remote_ip else 4
-    for flow in policy.flows:
-        lts = _flow_ts(flow.src, flow.src_port, flow.proto, version, local_ip if flow.src_dynamic else None)
-        rts = _flow_ts(flow.dst, flow.dst_port, flow.proto, version, remote_ip if flow.dst_dynamic else None)
-        if lts not in local:
-            local.append(lts)
-        if rts not in remote:
-            remote.append(rts)
     if not policy.flows and local_ip and remote_ip:
-        local, remote = [TS.host(local_ip)], [TS.host(remote_ip)]
-    return local, remote
-
-
-def _flow_ts(network, port, proto, version, dynamic_ip):
-    if dynamic_ip is not None:
-        return TS.host(dynamic_ip, proto)
-    if network is None:
-        network = "0.0.0.0/0" if version == 4 else "::/0"
-    if port:
-        return TS.from_network(network, proto, port, port)
-    return TS.from_network(network, proto)
+        return [TS.host(local_ip)], [TS.host(remote_ip)]
+    return flow_selectors(policy)
 
 
 # -- wire <-> TS --------------------------------------------------------------------------

@@ -1,13 +1,180 @@
-"""IKE identities (RFC 7296 §3.5): building ID payloads, reading them, matching them."""
+"""IKE identities (RFC 7296 §3.5) as they arrive in ID payloads: text for logs, matching.
+
+Matching a received ID against a configured one (`identity_matches`) compares the type
+and the data; FQDNs compare case-insensitively (DNS names do, RFC 4343) and DNs compare
+attribute by attribute, ignoring case and the ASN.1 string type (RFC 5280 §7.1), because
+peers encode the same DN with PrintableString or UTF8String. How iked.conf text becomes an
+Identity is pyiked.config.identity.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
 from pyiked.config.model import Identity
 
-from .errors import InvalidSyntax
 from .iana import IDType
+
+_DN_ATTRIBUTES = {
+    "C": NameOID.COUNTRY_NAME,
+    "ST": NameOID.STATE_OR_PROVINCE_NAME,
+    "L": NameOID.LOCALITY_NAME,
+    "O": NameOID.ORGANIZATION_NAME,
+    "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+    "CN": NameOID.COMMON_NAME,
+    "E": NameOID.EMAIL_ADDRESS,
+    "EMAIL": NameOID.EMAIL_ADDRESS,
+    "EMAILADDRESS": NameOID.EMAIL_ADDRESS,
+    "DC": NameOID.DOMAIN_COMPONENT,
+    "SN": NameOID.SURNAME,
+    "SERIALNUMBER": NameOID.SERIAL_NUMBER,
+    "GN": NameOID.GIVEN_NAME,
+    "GIVENNAME": NameOID.GIVEN_NAME,
+    "T": NameOID.TITLE,
+    "TITLE": NameOID.TITLE,
+    "UID": NameOID.USER_ID,
+    "STREET": NameOID.STREET_ADDRESS,
+    "POSTALCODE": NameOID.POSTAL_CODE,
+    "PSEUDONYM": NameOID.PSEUDONYM,
+    "INITIALS": NameOID.INITIALS,
+    "DNQUALIFIER": NameOID.DN_QUALIFIER,
+    "GENERATIONQUALIFIER": NameOID.GENERATION_QUALIFIER,
+}
+
+def _der_item(data: bytes, pos: int) -> tuple[int, int, int]:
+    """(tag, start of contents, end of contents) of the DER TLV at pos."""
+    if pos + 2 > len(data):
+        raise ValueError("truncated DER")
+    tag, length = data[pos], data[pos + 1]
+    pos += 2
+    if length & 0x80:
+        count = length & 0x7F
+        if count == 0 or count > 4 or pos + count > len(data):
+            raise ValueError("bad DER length")
+        length = int.from_bytes(data[pos : pos + count], "big")
+        pos += count
+    if pos + length > len(data):
+        raise ValueError("truncated DER")
+    return tag, pos, pos + length
+
+
+def _der_children(data: bytes, start: int, end: int):
+    pos = start
+    while pos < end:
+        tag, cstart, cend = _der_item(data, pos)
+        if cend > end:
+            raise ValueError("DER item overruns its parent")
+        yield tag, cstart, cend
+        pos = cend
+
+
+_STRING_TAGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x1E: "utf-16-be"}
+
+
+def dn_attributes(der: bytes) -> tuple | None:
+    """A DN as ((frozenset of (oid bytes, normalised value)), ...) per RDN; None if malformed.
+
+    Name ::= SEQUENCE OF SET OF SEQUENCE { type OID, value ANY } (RFC 5280 §4.1.2.4).
+    """
+    try:
+        tag, start, end = _der_item(der, 0)
+        if tag != 0x30 or end != len(der):
+            return None
+        rdns = []
+        for set_tag, sstart, send in _der_children(der, start, end):
+            if set_tag != 0x31:
+                return None
+            avas = []
+            for seq_tag, astart, aend in _der_children(der, sstart, send):
+                children = list(_der_children(der, astart, aend))
+                if seq_tag != 0x30 or len(children) != 2 or children[0][0] != 0x06:
+                    return None
+                oid = der[children[0][1] : children[0][2]]
+                vtag, vstart, vend = children[1]
+                encoding = _STRING_TAGS.get(vtag)
+                raw = der[vstart:vend]
+                value = raw.decode(encoding) if encoding else raw.hex()
+                avas.append((oid, " ".join(value.split()).casefold()))
+            rdns.append(frozenset(avas))
+        return tuple(rdns)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def identity_matches(configured: Identity, received: Identity) -> bool:
+    """Whether a peer's ID payload satisfies a configured srcid/dstid."""
+    if configured.id_type != received.id_type:
+        return False
+    if configured.id_type == IDType.ID_FQDN:
+        return configured.data.lower() == received.data.lower()
+    if configured.id_type == IDType.ID_DER_ASN1_DN:
+        if configured.data == received.data:
+            return True
+        mine = dn_attributes(configured.data)
+        return mine is not None and mine == dn_attributes(received.data)
+    return configured.data == received.data
+
+
+def identity_from_payload(id_type: int, data: bytes) -> Identity:
+    """An Identity for a received ID payload, with a printable text for logs."""
+    try:
+        id_type = IDType(id_type)
+    except ValueError:
+        return Identity(id_type, data, f"type{id_type}/{data.hex()}")
+    if id_type in (IDType.ID_IPV4_ADDR, IDType.ID_IPV6_ADDR) and len(data) in (4, 16):
+        text = str(ipaddress.ip_address(data))
+    elif id_type in (IDType.ID_FQDN, IDType.ID_RFC822_ADDR):
+        text = data.decode("utf-8", "backslashreplace")
+    elif id_type == IDType.ID_KEY_ID:
+        text = "keyid:#" + data.hex()
+    elif id_type == IDType.ID_DER_ASN1_DN:
+        try:
+            text = _dn_text(data)
+        except ValueError:
+            text = "dn:#" + data.hex()
+    else:
+        text = f"{id_type.name}/{data.hex()}"
+    return Identity(id_type, data, text)
+
+
+_OID_SHORT = {oid.dotted_string: short for short, oid in reversed(_DN_ATTRIBUTES.items())}
+
+
+def _dn_text(der: bytes) -> str:
+    """Written-order, comma-separated text of a DER DN (for logs)."""
+    tag, start, end = _der_item(der, 0)
+    if tag != 0x30 or end != len(der):
+        raise ValueError("not a DN")
+    parts = []
+    for _, sstart, send in _der_children(der, start, end):
+        avas = []
+        for _, astart, aend in _der_children(der, sstart, send):
+            (_, ostart, oend), (vtag, vstart, vend) = list(_der_children(der, astart, aend))
+            oid = x509.ObjectIdentifier(_oid_text(der[ostart:oend]))
+            name = _OID_SHORT.get(oid.dotted_string, oid.dotted_string)
+            encoding = _STRING_TAGS.get(vtag)
+            raw = der[vstart:vend]
+            avas.append(f"{name}={raw.decode(encoding) if encoding else '#' + raw.hex()}")
+        parts.append("+".join(avas))
+    return ", ".join(parts)
+
+
+def _oid_text(body: bytes) -> str:
+    if not body:
+        raise ValueError("empty OID")
+    arcs, value = [], 0
+    for b in body:
+        value = (value << 7) | (b & 0x7F)
+        if not b & 0x80:
+            arcs.append(value)
+            value = 0
+    if not arcs or body[-1] & 0x80:
+        raise ValueError("truncated OID")
+    first = min(arcs[0] // 40, 2)
+    return ".".join(str(a) for a in [first, arcs[0] - 40 * first, *arcs[1:]])
 
 
 def for_address(ip: str) -> Identity:
@@ -17,92 +184,6 @@ def for_address(ip: str) -> Identity:
     return Identity(id_type, addr.packed, str(addr))
 
 
-def from_payload(id_type: int, data: bytes) -> Identity:
-    """An Identity from a received IDi/IDr; the text form is for logs and `show sa`."""
-    return Identity(id_type, bytes(data), describe(id_type, data))
-
-
-def describe(id_type: int, data: bytes) -> str:
-    try:
-        if id_type == IDType.ID_IPV4_ADDR:
-            if len(data) != 4:
-                raise InvalidSyntax("ID_IPV4_ADDR must be 4 octets")
-            return str(ipaddress.IPv4Address(data))
-        if id_type == IDType.ID_IPV6_ADDR:
-            if len(data) != 16:
-                raise InvalidSyntax("ID_IPV6_ADDR must be 16 octets")
-            return str(ipaddress.IPv6Address(data))
-        if id_type in (IDType.ID_FQDN, IDType.ID_RFC822_ADDR):
-            return data.decode("ascii", "backslashreplace")
-        if id_type == IDType.ID_DER_ASN1_DN:
-            return dn_text(data)
-        if id_type == IDType.ID_KEY_ID:
-            return "keyid:" + data.hex()
-    except (ValueError, TypeError) as exc:
-        raise InvalidSyntax(f"malformed identity of type {id_type}: {exc}") from None
-    return f"id-type-{id_type}:{data.hex()}"
-
-
-_DN_NAMES = {
-    "2.5.4.3": "CN", "2.5.4.6": "C", "2.5.4.7": "L", "2.5.4.8": "ST", "2.5.4.10": "O",
-    "2.5.4.11": "OU", "2.5.4.5": "serialNumber", "0.9.2342.19200300.100.1.25": "DC",
-    "1.2.840.113549.1.9.1": "E",
-}
-
-
-def _der_items(data: bytes, start: int, end: int):
-    """(tag, content start, content end) of each DER element in data[start:end]."""
-    pos = start
-    while pos < end:
-        if pos + 2 > end:
-            raise ValueError("truncated DER")
-        tag, length = data[pos], data[pos + 1]
-        pos += 2
-        if length & 0x80:
-            n = length & 0x7F
-            if n == 0 or n > 3 or pos + n > end:
-                raise ValueError("bad DER length")
-            length = int.from_bytes(data[pos:pos + n], "big")
-            pos += n
-        if pos + length > end:
-            raise ValueError("DER element overruns its container")
-        yield tag, pos, pos + length
-        pos += length
-
-
-def _oid_text(der: bytes) -> str:
-    first, parts, value = der[0], [], 0
-    parts += [str(min(first // 40, 2)), str(first - 40 * min(first // 40, 2))]
-    for byte in der[1:]:
-        value = (value << 7) | (byte & 0x7F)
-        if not byte & 0x80:
-            parts.append(str(value))
-            value = 0
-    return ".".join(parts)
-
-
-def dn_text(der: bytes) -> str:
-    """An X.501 Name in DER as "C=XX, O=pk-test, CN=host" (strongSwan's order and style)."""
-    items = list(_der_items(der, 0, len(der)))
-    if len(items) != 1 or items[0][0] != 0x30:
-        raise ValueError("a DN is one SEQUENCE")
-    rdns = []
-    for tag, s, e in _der_items(der, items[0][1], items[0][2]):
-        if tag != 0x31:
-            raise ValueError("an RDN is a SET")
-        for atag, a_s, a_e in _der_items(der, s, e):
-            oid, value = list(_der_items(der, a_s, a_e))[:2]
-            if atag != 0x30 or oid[0] != 0x06:
-                raise ValueError("an attribute is SEQUENCE { OID, value }")
-            name = _DN_NAMES.get(_oid_text(der[oid[1]:oid[2]]), _oid_text(der[oid[1]:oid[2]]))
-            rdns.append(f"{name}={der[value[1]:value[2]].decode('utf-8', 'backslashreplace')}")
-    return ", ".join(rdns)
-
-
 def body(id_type: int, data: bytes) -> bytes:
     """RFC 7296 §2.15 IDx': the ID payload without its generic header."""
     return bytes((id_type, 0, 0, 0)) + data
-
-
-def same(a: Identity | None, b: Identity | None) -> bool:
-    return a is not None and b is not None and a.id_type == b.id_type and a.data == b.data

@@ -49,8 +49,8 @@ def respond(sa, payloads, now):
     idi, auth_p = _find(payloads, PayloadType.IDi), _find(payloads, PayloadType.AUTH)
     if idi is None or auth_p is None:
         raise InvalidSyntax("IKE_AUTH request needs IDi and AUTH")
-    peer_id = identity.from_payload(idi.id_type, idi.data)
-    policy = _policy_for(sa, peer_id, _find(payloads, PayloadType.IDr))
+    peer_id = identity.identity_from_payload(idi.id_type, idi.data)
+    policy = _policy_for(sa, peer_id, payloads)
     auth.verify_peer(sa, policy, auth_p, idi, payloads)
 
     sa.policy = policy
@@ -83,22 +83,30 @@ def respond(sa, payloads, now):
     return response
 
 
-def _policy_for(sa, peer_id, idr_payload):
+def _policy_for(sa, peer_id, payloads):
     """The policy that governs this peer now that its identity is known.
 
-    The policy chosen at IKE_SA_INIT only matched addresses; the identity may select a
-    different one (last match wins). It must still accept the IKE SA's algorithms.
+    The policy chosen at IKE_SA_INIT only matched addresses; the identity, the identity
+    it asks us to be (IDr), its selectors and its mode may select another one (last match
+    wins). It must still accept the IKE SA's algorithms.
     """
     engine = sa.engine
-    policy = engine.store.select(sa.local_addr[0], sa.remote_addr[0], peer_id)
+    idr = _find(payloads, PayloadType.IDr)
+    tsi, tsr = _find(payloads, PayloadType.TSi), _find(payloads, PayloadType.TSr)
+    policy = engine.store.select(
+        sa.local_addr[0], sa.remote_addr[0], peer_id,
+        local_id=identity.identity_from_payload(idr.id_type, idr.data) if idr else None,
+        ts_local=child_sa.ts_from_wire(tsr.selectors) if tsr else None,
+        ts_remote=child_sa.ts_from_wire(tsi.selectors) if tsi else None,
+        transport=child_sa.wants_transport(_notifies(payloads)),
+        accept=lambda p: engine.suite_allowed(p, sa.suite),
+    )
+    if policy is None:
+        # the identity may be fine but the selectors not: let the CHILD part refuse them
+        policy = engine.store.select(sa.local_addr[0], sa.remote_addr[0], peer_id,
+                                     accept=lambda p: engine.suite_allowed(p, sa.suite))
     if policy is None:
         raise AuthenticationFailed(f"no policy for peer identity {peer_id}")
-    if idr_payload is not None and policy.srcid is not None:
-        wanted = identity.from_payload(idr_payload.id_type, idr_payload.data)
-        if not identity.same(wanted, policy.srcid):
-            log.info("%r: peer asked for identity %s, we are %s", sa, wanted, policy.srcid)
-    if policy is not sa.policy and not engine.suite_allowed(policy, sa.suite):
-        raise AuthenticationFailed(f"policy {policy.name!r} does not allow the IKE SA's algorithms")
     return policy
 
 
@@ -134,8 +142,8 @@ def handle_response(sa, payloads, now):
     if fatal or idr is None or auth_p is None:
         names = ", ".join(_name(n.type) for n in errors) or "no IDr/AUTH"
         raise AuthenticationFailed(f"IKE_AUTH refused by the peer: {names}")
-    peer_id = identity.from_payload(idr.id_type, idr.data)
-    if policy.dstid is not None and not identity.same(peer_id, policy.dstid):
+    peer_id = identity.identity_from_payload(idr.id_type, idr.data)
+    if policy.dstid is not None and not identity.identity_matches(policy.dstid, peer_id):
         raise AuthenticationFailed(f"peer identity {peer_id} is not {policy.dstid}")
     auth.verify_peer(sa, policy, auth_p, idr, payloads)
     sa.remote_id = peer_id

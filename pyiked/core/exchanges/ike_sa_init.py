@@ -43,7 +43,7 @@ def _status_notifies(engine):
     out = []
     if engine.signature_auth:
         # RFC 7427 §4: announce the hashes we can verify signatures with
-        out.append(wire.Notify.signature_hash_algorithms(list(SIGNATURE_HASHES)))
+        out.append(wire.Notify.build(NotifyType.SIGNATURE_HASH_ALGORITHMS, list(SIGNATURE_HASHES)))
     if engine.fragmentation:
         out.append(wire.Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))  # RFC 7383 §2.3
     return out
@@ -52,7 +52,7 @@ def _status_notifies(engine):
 def _record_peer_capabilities(sa, notifies):
     for n in notifies:
         if n.type == NotifyType.SIGNATURE_HASH_ALGORITHMS:
-            sa.peer_sig_hashes = tuple(n.hash_algorithms())
+            sa.peer_sig_hashes = tuple(n.value())
         elif n.type == NotifyType.IKEV2_FRAGMENTATION_SUPPORTED:
             sa.peer_fragmentation = True
 
@@ -173,7 +173,7 @@ def handle_response(sa, message, data: bytes, now) -> None:
         if n.type == NotifyType.COOKIE:
             return _retry_with_cookie(sa, n.data, now)
         if n.type == NotifyType.INVALID_KE_PAYLOAD:
-            return _retry_with_group(sa, n.ke_group(), now)
+            return _retry_with_group(sa, n.value(), now)
         if n.type < 16384:  # §3.10.1: an error in a response means the request failed
             raise IkeError(f"peer answered {_notify_name(n.type)}")
     sa_p, ke_p, nonce_p = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.KE, PayloadType.NONCE))
