@@ -16,7 +16,7 @@ cdef Py_ssize_t _HEADER_LEN
 cdef int _FLAG_MASK, _RESPONSE, _CRITICAL
 cdef bytes _ZERO_SPI
 cdef bint _COMPILED
-cdef Py_ssize_t MAX_PAYLOADS, MAX_PROPOSALS, MAX_ATTRIBUTES, MAX_CP_ATTRIBUTES
+cdef Py_ssize_t _MAX_PAYLOADS, _MAX_PROPOSALS, _MAX_ATTRIBUTES, _MAX_CP_ATTRIBUTES
 
 
 cdef class _Record:

@@ -75,6 +75,11 @@ MAX_PAYLOADS = 128  # per chain
 MAX_PROPOSALS = 64  # per SA payload
 MAX_ATTRIBUTES = 16  # per transform (only Key Length is defined)
 MAX_CP_ATTRIBUTES = 128  # per CP payload
+# C copies for the compiled twin (module constants typed in the .pxd leave its namespace)
+_MAX_PAYLOADS = MAX_PAYLOADS
+_MAX_PROPOSALS = MAX_PROPOSALS
+_MAX_ATTRIBUTES = MAX_ATTRIBUTES
+_MAX_CP_ATTRIBUTES = MAX_CP_ATTRIBUTES
 
 
 class _Record:
@@ -515,8 +520,8 @@ def _chain(data, off, end, np, outer):
     payloads = []
     count = 0
     while np != 0:
-        if count == MAX_PAYLOADS:
-            raise InvalidSyntax(f"more than {MAX_PAYLOADS} payloads", off)
+        if count == _MAX_PAYLOADS:
+            raise InvalidSyntax(f"more than {_MAX_PAYLOADS} payloads", off)
         count += 1
         if end - off < 4:
             raise InvalidSyntax(f"payload {np} truncated in its generic header", off)
@@ -593,8 +598,8 @@ def _d_sa(data, off, end):
     while o < end:
         if more != 2:  # §3.3.1: 0 means the previous proposal was the last
             raise InvalidSyntax("data after the last proposal", o)
-        if len(proposals) == MAX_PROPOSALS:
-            raise InvalidSyntax(f"more than {MAX_PROPOSALS} proposals", o)
+        if len(proposals) == _MAX_PROPOSALS:
+            raise InvalidSyntax(f"more than {_MAX_PROPOSALS} proposals", o)
         if end - o < 8:
             raise InvalidSyntax("proposal truncated", o)
         more = p[o]
@@ -665,8 +670,8 @@ def _d_transform(data, o, end):
     a = o + 8
     count = 0
     while a < end:
-        if count == MAX_ATTRIBUTES:
-            raise InvalidSyntax(f"more than {MAX_ATTRIBUTES} transform attributes", a)
+        if count == _MAX_ATTRIBUTES:
+            raise InvalidSyntax(f"more than {_MAX_ATTRIBUTES} transform attributes", a)
         count += 1
         if end - a < 4:
             raise InvalidSyntax("transform attribute truncated", a)
@@ -879,8 +884,8 @@ def _d_cp(data, off, end):
     attributes = []
     a = off + 8
     while a < end:
-        if len(attributes) == MAX_CP_ATTRIBUTES:
-            raise InvalidSyntax(f"more than {MAX_CP_ATTRIBUTES} configuration attributes", a)
+        if len(attributes) == _MAX_CP_ATTRIBUTES:
+            raise InvalidSyntax(f"more than {_MAX_CP_ATTRIBUTES} configuration attributes", a)
         if end - a < 4:
             raise InvalidSyntax("configuration attribute truncated", a)
         attr = ((p[a] << 8) | p[a + 1]) & 0x7FFF  # §3.15.1: the R bit is reserved
