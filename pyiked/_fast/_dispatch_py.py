@@ -1,0 +1,91 @@
+"""Raw-datagram classification, before any object is built.
+
+classify(datagram, local_port) -> (kind, offset, spi_i, spi_r, exchange_type, flags, message_id)
+
+kind:
+  IKE (1)        an IKE message starts at datagram[offset:]; offset is 0 on port 500 and
+                 4 behind the non-ESP marker elsewhere (RFC 3948 §2.2, RFC 7296 §2.23).
+                 spi_i and spi_r are the 8-octet header SPIs, flags keeps only the
+                 Initiator and Response bits, message_id is an int. A higher major
+                 version is IKE too: wire.decode answers it with INVALID_MAJOR_VERSION.
+  ESP (2)        ESP in UDP (RFC 3948 §2.1): spi_i is the 4-octet ESP SPI, offset 0.
+  KEEPALIVE (3)  a NAT-keepalive, the single octet 0xFF (RFC 3948 §2.3).
+  DROP_* (< 0)   junk, to be dropped without a reply; the value says why.
+For anything but IKE the unused fields are b"" and 0. Drops reuse constant tuples and
+never raise: every datagram gets a kind.
+
+Port 500 carries IKE only, with no marker. Any other port (4500) is NAT-T framing: four
+zero octets then IKE, a nonzero first four octets is ESP, 0xFF alone is a keepalive.
+
+Later a stateless cookie check on the raw IKE_SA_INIT bytes belongs here too: it reads
+the header at `offset` the same way (_read_header) before any decode.
+"""
+
+IKE = 1
+ESP = 2
+KEEPALIVE = 3
+DROP_SHORT = -1  # too short for what its first octets claim
+DROP_LENGTH = -2  # IKE header Length differs from the datagram
+DROP_VERSION = -3  # IKEv1 (or major version 0): not ours, no reply (RFC 7296 §2.5)
+DROP_ZERO_SPI = -4  # an IKE header with SPI_i zero (RFC 7296 §3.1)
+
+KIND_NAMES = {
+    IKE: "IKE", ESP: "ESP", KEEPALIVE: "KEEPALIVE", DROP_SHORT: "DROP_SHORT",
+    DROP_LENGTH: "DROP_LENGTH", DROP_VERSION: "DROP_VERSION", DROP_ZERO_SPI: "DROP_ZERO_SPI",
+}
+
+_IKE_PORT = 500
+_HEADER_LEN = 28
+_ESP_HEADER_LEN = 8  # SPI + Sequence Number (RFC 4303 §2)
+_FLAG_MASK = 0x28  # Initiator | Response, as wire.decode keeps them
+
+_KEEPALIVE = (KEEPALIVE, 0, b"", b"", 0, 0, 0)
+_SHORT = (DROP_SHORT, 0, b"", b"", 0, 0, 0)
+_LENGTH = (DROP_LENGTH, 0, b"", b"", 0, 0, 0)
+_VERSION = (DROP_VERSION, 0, b"", b"", 0, 0, 0)
+_ZERO_SPI = (DROP_ZERO_SPI, 0, b"", b"", 0, 0, 0)
+
+
+def classify(datagram, local_port):
+    """Classify one UDP payload received on local_port (see the module docstring)."""
+    if type(datagram) is not bytes:
+        datagram = bytes(memoryview(datagram))
+    p = datagram
+    n = len(datagram)
+    if local_port == _IKE_PORT:
+        return _read_header(datagram, 0, n)
+    if n < 4:
+        if n == 1 and p[0] == 0xFF:
+            return _KEEPALIVE
+        return _SHORT
+    if p[0] | p[1] | p[2] | p[3]:
+        if n < _ESP_HEADER_LEN:
+            return _SHORT
+        return (ESP, 0, p[0:4], b"", 0, 0, 0)
+    return _read_header(datagram, 4, n)
+
+
+def _read_header(data, off, n):
+    """The IKE header at data[off:], checked against the datagram length."""
+    p = data
+    if n - off < _HEADER_LEN:
+        return _SHORT
+    major = p[off + 17] >> 4
+    if major < 2:
+        return _VERSION
+    if major == 2:
+        length = _u32(p, off + 24)
+        if length != n - off:
+            return _LENGTH
+    if not (p[off] | p[off + 1] | p[off + 2] | p[off + 3]
+            | p[off + 4] | p[off + 5] | p[off + 6] | p[off + 7]):
+        return _ZERO_SPI
+    return (
+        IKE, off, p[off:off + 8], p[off + 8:off + 16], p[off + 18],
+        p[off + 19] & _FLAG_MASK, _u32(p, off + 20),
+    )
+
+
+def _u32(p, o):
+    v = p[o]
+    return (v << 24) | (p[o + 1] << 16) | (p[o + 2] << 8) | p[o + 3]
