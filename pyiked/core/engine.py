@@ -42,8 +42,8 @@ class Engine:
     keepalive_interval = 20.0  # RFC 3948 §4, OpenIKED's 20 s
 
     def __init__(self, store, *, random=os.urandom, spi_allocator=None, ike_port=IKE_PORT,
-                 natt_port=NAT_T_PORT, force_udp_encap=False, backend_supports_transport=True,
-                 strict=False):
+                 natt_port=NAT_T_PORT, force_udp_encap=False, natt="auto",
+                 backend_supports_transport=True, strict=False):
         self.store = store
         self.random = random
         self.spi_allocator = spi_allocator
@@ -51,6 +51,7 @@ class Engine:
         self.natt_port = natt_port
         # a userspace data plane sees ESP only inside UDP: make the peer encapsulate
         self.force_udp_encap = force_udp_encap
+        self.natt = natt != "off"  # `pyiked -T`: no NAT detection, never float to 4500
         self.backend_supports_transport = backend_supports_transport
         self.strict = strict  # tests: re-raise internal errors instead of logging them
         self.half_open_timeout = float(store.settings.halfopen_timeout)
@@ -181,7 +182,8 @@ class Engine:
     # -- receiving -------------------------------------------------------------------------
 
     def _receive(self, data, local_addr, remote_addr, now):
-        info = dispatch.classify(data, local_addr[1])
+        # dispatch knows the standard ports; ours may differ (`-p`, the demo)
+        info = dispatch.classify(data, IKE_PORT if local_addr[1] == self.ike_port else NAT_T_PORT)
         kind = info[0]
         if kind == dispatch.ESP:
             if self.on_esp is not None:
@@ -236,8 +238,9 @@ class Engine:
                     or remote_addr[0] != sa.remote_addr[0]:
                 self.stats["dropped_unexpected_response"] += 1
                 return
+            request, sa.pending = sa.pending, None
             try:
-                sa.pending.on_response(message, raw, now)
+                request.on_response(message, raw, now)
             except IkeError as exc:
                 self.fail(sa, str(exc), now)
                 return

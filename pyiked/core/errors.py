@@ -28,9 +28,10 @@ class IkeError(Exception):
         self.data = data
 
     def __str__(self):
-        name = self.notify_type.name if self.notify_type is not None else "drop"
         where = f" at offset {self.offset}" if self.offset >= 0 else ""
-        return f"{name}{where}: {self.reason}"
+        if self.notify_type is None:
+            return f"{self.reason}{where}"
+        return f"{self.notify_type.name}{where}: {self.reason}"
 
     def __eq__(self, other):
         return (

@@ -283,8 +283,10 @@ class IkeSA:
             if message.exchange_type == ExchangeType.IKE_AUTH:
                 self.engine.fail(self, str(exc), now)  # §2.21.2: no IKE SA after a failed AUTH
             return
+        after = None
+        if isinstance(response, Response):
+            response, after = response.payloads, response.after_send
         self.answer(message.exchange_type, msg_id, response, now)
-        after = getattr(response, "after_send", None)
         if after is not None:
             after(now)
 
@@ -367,14 +369,20 @@ def _exchange_name(exchange: int) -> str:
         return f"exchange {exchange}"
 
 
-class Response(list):
+class Response:
     """Response payloads plus an optional action once the response is on its way (e.g.
-    deleting the IKE SA after answering its Delete)."""
+    deleting the IKE SA after answering its Delete). Handlers may also return a list."""
 
-    after_send: Callable | None = None
+    __slots__ = ("payloads", "after_send")
 
-    def __init__(self, payloads=(), after_send=None):
-        super().__init__(payloads)
+    def __init__(self, payloads=(), after_send: Callable | None = None):
+        self.payloads = list(payloads)
         self.after_send = after_send
+
+    def append(self, payload) -> None:
+        self.payloads.append(payload)
+
+    def extend(self, payloads) -> None:
+        self.payloads.extend(payloads)
 
 

@@ -14,7 +14,7 @@ import sys
 import time
 
 from pyiked.config.model import Config
-from pyiked.config.parser import parse_config_text
+from pyiked.config import parse_config_text
 from pyiked.ctl.show import format_sas
 
 from . import status

@@ -12,6 +12,7 @@ import logging
 import os
 import signal
 import socket
+import sys
 
 from pyiked.config.store import PolicyStore
 from pyiked.core.engine import Engine
@@ -36,9 +37,8 @@ class Daemon:
             spi_allocator=self.backend.allocate_spi,
             ike_port=ike_port,
             natt_port=natt_port,
-            force_udp_encap=self.backend.requires_udp_encap,
             backend_supports_transport=self.backend.supports_transport,
-            **(engine_options or {}),
+            **{"force_udp_encap": self.backend.requires_udp_encap, **(engine_options or {})},
         )
         self.endpoints: dict[tuple[int, int], UdpEndpoint] = {}
         for family in families:
@@ -219,20 +219,33 @@ def _sd_notify(state: str) -> None:
             log.debug("sd_notify: %s", exc)
 
 
+def setup_logging(verbose: int) -> None:
+    """iked's levels: quiet by default, -v for SA events, -vv for protocol detail."""
+    level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+
+
 def run(args, config, warnings=()) -> int:
-    """Entry point from `pyiked` (pyiked.daemon.cli)."""
-    for w in warnings:
-        log.warning("%s", w)
+    """Entry point from `pyiked` (pyiked.daemon.cli, which already printed the warnings)."""
     from pyiked.kernel import choose_backend
 
+    setup_logging(args.verbose)
     backend = choose_backend(getattr(args, "backend", None))
-    natt_port = getattr(args, "udpencap_port", None) or 4500
-    daemon = Daemon(config, backend=backend, natt_port=natt_port)
+    options = {}
+    if args.natt_enforce:
+        options["force_udp_encap"] = True
+    daemon = Daemon(
+        config,
+        backend=backend,
+        natt_port=args.udpencap_port or 4500,
+        families=(4,) if args.no_ipv6 else (4, 6),
+        engine_options={"natt": "off" if args.natt_disable else "auto", **options},
+    )
 
     def reload_config():
         from pyiked.config import load_config
 
-        cfg, warns = load_config(args.file, getattr(args, "defines", None))
+        cfg, warns = load_config(args.file, args.defines)
         for w in warns:
             log.warning("%s", w)
         return cfg

@@ -154,7 +154,7 @@ def fqdn(name: str) -> Identity:
 
 def psk_policy(name, local_ip, peer_ip, local_net, remote_net, srcid, dstid, psk=b"pk-test-psk-0123456789",
                **kw) -> Policy:
-    return Policy(
+    fields = dict(
         name=name,
         local=ipaddress.ip_network(local_ip),
         peer=ipaddress.ip_network(peer_ip),
@@ -162,8 +162,9 @@ def psk_policy(name, local_ip, peer_ip, local_net, remote_net, srcid, dstid, psk
         srcid=fqdn(srcid),
         dstid=fqdn(dstid),
         auth=Auth("psk", psk),
-        **kw,
     )
+    fields.update(kw)
+    return Policy(**fields)
 
 
 def engine_for(policies, seed, settings=None, **kw) -> Engine:

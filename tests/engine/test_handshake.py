@@ -2,7 +2,7 @@
 
 import pytest
 
-from pyiked.config.model import ProposalSpec
+from pyiked.config.model import Auth, ProposalSpec
 from pyiked.core.events import ChildSAInstall, ChildSARemove, HandshakeFailed, IkeSADown, IkeSAUp
 from pyiked.core.iana import EncrId, EsnId, IntegId, KeId, PrfId, ProtocolId
 from pyiked.core.ike_sa import State
@@ -91,7 +91,7 @@ def test_duplicated_init_creates_one_sa():
 
 
 def test_wrong_psk_fails_on_both_sides():
-    net, pa, pb = pair(b_kw={"auth": __import__("pyiked.config.model", fromlist=["Auth"]).Auth("psk", b"other")})
+    net, pa, pb = pair(b_kw={"auth": Auth("psk", b"other")})
     establish(net, pa)
     assert not net.of_type(A_IP, IkeSAUp) and not net.of_type(B_IP, IkeSAUp)
     fails_a = net.of_type(A_IP, HandshakeFailed)

@@ -3,11 +3,15 @@
 from pyiked.core.events import ChildSAInstall, ChildSAUpdate, IkeSAUp
 from pyiked.core.iana import NON_ESP_MARKER
 
+import ipaddress
+
 from .simnet import A_IP, B_IP, Nat, pair
+
+NATTED = {"peer": ipaddress.ip_network("10.231.0.77")}  # B sees A behind the NAT's address
 
 
 def test_initiator_behind_nat_floats_to_4500_and_sends_keepalives():
-    net, pa, pb = pair()
+    net, pa, pb = pair(b_kw=NATTED)
     net.nat = Nat(A_IP, "10.231.0.77")
     # B sees A's datagrams arrive from the NAT's public address
     seen = []
@@ -31,7 +35,7 @@ def test_initiator_behind_nat_floats_to_4500_and_sends_keepalives():
 
 
 def test_responder_follows_rebound_nat_mapping():
-    net, pa, pb = pair()
+    net, pa, pb = pair(b_kw=NATTED)
     net.nat = Nat(A_IP, "10.231.0.77")
     net.engines[A_IP].initiate(pa, 0.0)
     net.run(until=5)

@@ -78,7 +78,7 @@ def respond(sa, payloads, now):
         engine.child_failed(sa, str(exc))
         response.append(wire.Notify(exc.notify_type, exc.data))
         return response
-    response += child_payloads
+    response.extend(child_payloads)
     engine.add_child(sa, child, event)
     return response
 

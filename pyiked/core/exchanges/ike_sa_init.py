@@ -52,7 +52,7 @@ def _status_notifies(engine):
 def _record_peer_capabilities(sa, notifies):
     for n in notifies:
         if n.type == NotifyType.SIGNATURE_HASH_ALGORITHMS:
-            sa.peer_sig_hashes = tuple(n.value())
+            sa.peer_sig_hashes = tuple(n.value)
         elif n.type == NotifyType.IKEV2_FRAGMENTATION_SUPPORTED:
             sa.peer_fragmentation = True
 
@@ -95,7 +95,7 @@ def respond(engine, message, data: bytes, local_addr, remote_addr, now):
     sa.nonce_r = engine.random(NONCE_LEN)
     sa.init_request = data
     sa.recv_id = 1
-    detected = nat.detect(notifies, sa.spi_i, b"\0" * 8, local_addr, remote_addr)
+    detected = nat.detect(notifies, sa.spi_i, b"\0" * 8, local_addr, remote_addr) if engine.natt else None
     if detected is not None:
         sa.nat_local, sa.nat_remote = detected
         if engine.force_udp_encap:
@@ -157,8 +157,9 @@ def _send_request(sa, now):
     if sa.cookie:
         payloads.append(wire.Notify(NotifyType.COOKIE, sa.cookie))  # §2.6: first payload
     payloads += [sa.offered_sa, wire.KE(group, sa.ke.public_value()), wire.Nonce(sa.nonce_i)]
-    fake = engine.random(20) if engine.force_udp_encap else b""
-    payloads += nat.detection_notifies(wire, sa.spi_i, b"\0" * 8, sa.local_addr, sa.remote_addr, fake)
+    if engine.natt:
+        fake = engine.random(20) if engine.force_udp_encap else b""
+        payloads += nat.detection_notifies(wire, sa.spi_i, b"\0" * 8, sa.local_addr, sa.remote_addr, fake)
     payloads += _status_notifies(engine)
     message = wire.Message(sa.spi_i, b"\0" * 8, ExchangeType.IKE_SA_INIT, HeaderFlag.INITIATOR, 0, payloads)
     sa.send_plain_request(ExchangeType.IKE_SA_INIT, message, lambda msg, data, now: handle_response(sa, msg, data, now), now)
@@ -173,7 +174,7 @@ def handle_response(sa, message, data: bytes, now) -> None:
         if n.type == NotifyType.COOKIE:
             return _retry_with_cookie(sa, n.data, now)
         if n.type == NotifyType.INVALID_KE_PAYLOAD:
-            return _retry_with_group(sa, n.value(), now)
+            return _retry_with_group(sa, n.value, now)
         if n.type < 16384:  # §3.10.1: an error in a response means the request failed
             raise IkeError(f"peer answered {_notify_name(n.type)}")
     sa_p, ke_p, nonce_p = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.KE, PayloadType.NONCE))
@@ -182,13 +183,15 @@ def handle_response(sa, message, data: bytes, now) -> None:
     suite = proposals.accept_answer(sa_p, sa.offered_sa, ProtocolId.IKE)
     if suite.ke_id != ke_p.group or ke_p.group != sa.ke.group:
         raise InvalidSyntax("responder's KE group differs from the chosen one")
-    engine.rekey_spi_r(sa, message.spi_r)
+    if message.spi_r == b"\0" * 8:
+        raise InvalidSyntax("IKE_SA_INIT response without a responder SPI")
+    sa.spi_r = message.spi_r
     sa.suite = suite
     sa.nonce_r = nonce_p.data
     shared = sa.ke.complete(ke_p.data)
     sa.ke = None
     sa.init_response = data
-    detected = nat.detect(notifies, sa.spi_i, sa.spi_r, sa.local_addr, sa.remote_addr)
+    detected = nat.detect(notifies, sa.spi_i, sa.spi_r, sa.local_addr, sa.remote_addr) if engine.natt else None
     if detected is not None:
         sa.nat_local, sa.nat_remote = detected
         if engine.force_udp_encap:
