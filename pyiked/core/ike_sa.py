@@ -36,7 +36,7 @@ from typing import Callable
 
 from pyiked._fast import wire
 
-from .errors import IkeError, InvalidSyntax
+from .errors import IkeError, InvalidSyntax, SilentDrop
 from .iana import NON_ESP_MARKER, ExchangeType, HeaderFlag, PayloadType
 
 log = logging.getLogger("pyiked.engine")
@@ -218,14 +218,21 @@ class IkeSA:
     # -- receiving -----------------------------------------------------------------------
 
     def open(self, message, data: bytes) -> list:
-        """Verify and decrypt the SK payload (§2.21.2: a bad ICV is dropped silently)."""
-        if not message.payloads or message.payloads[-1].payload_type != PayloadType.SK:
-            raise InvalidSyntax("protected exchange without an SK payload")
-        sk = message.payloads[-1]
-        if len(message.payloads) != 1:
-            # §3.14: the SK payload is the last one, and here the only one
-            raise InvalidSyntax("unprotected payloads next to SK")
-        plaintext = self.sk_in.open(data, sk.offset)
+        """Verify and decrypt the SK payload, then decode the inner payloads.
+
+        Anything wrong before the ICV is verified is unauthenticated: SilentDrop
+        (§2.21.2). A malformed inner payload chain is authenticated: InvalidSyntax.
+        """
+        payloads = message.payloads
+        if not payloads or payloads[-1].payload_type != PayloadType.SK:
+            raise SilentDrop("protected exchange without an SK payload")
+        if len(payloads) != 1:
+            raise SilentDrop("unprotected payloads next to SK")  # §3.14: SK comes alone here
+        sk = payloads[-1]
+        try:
+            plaintext = self.sk_in.open(data, sk.offset)
+        except IkeError as exc:
+            raise SilentDrop(f"SK payload rejected: {exc}") from None
         return wire.decode_payloads(plaintext, sk.next_payload)
 
     def receive(self, message, data: bytes, remote_addr, local_addr, now: float) -> None:
@@ -267,14 +274,14 @@ class IkeSA:
                      _exchange_name(message.exchange_type), self.state.value)
             return
         try:
-            payloads = self.open(message, data)
-        except InvalidSyntax as exc:
-            self.heard_from(remote_addr, local_addr, now)
-            self.answer(message.exchange_type, msg_id, [wire.Notify(exc.notify_type, exc.data)], now)
-            return
+            payloads = self.open(message, data)  # SilentDrop propagates: no answer
+        except InvalidSyntax as exc:  # authentic, but the inner chain is malformed
+            payloads, error = None, exc
         self.heard_from(remote_addr, local_addr, now)
-        handler = self.engine.request_handler(message.exchange_type)
         try:
+            if payloads is None:
+                raise error
+            handler = self.engine.request_handler(message.exchange_type)
             response = handler(self, payloads, now)
         except IkeError as exc:
             log.info("%r: %s request refused: %s", self, _exchange_name(message.exchange_type), exc)
