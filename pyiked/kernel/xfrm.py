@@ -413,7 +413,7 @@ class XfrmBackend(KernelBackend):
         added = []
         try:
             for pol in pols:
-                owners = self._policies.setdefault(pol.key, [])
+                owners = self._policies.get(pol.key, [])
                 active = owners[-1][1] if owners else None
                 if active is None:
                     self._send(b.policy_message(pol, m.XFRM_MSG_NEWPOLICY, self._nl.next_seq()),
@@ -421,7 +421,7 @@ class XfrmBackend(KernelBackend):
                 elif active != pol:
                     self._send(b.policy_message(pol, m.XFRM_MSG_UPDPOLICY, self._nl.next_seq()),
                                f"policy {self._describe(pol)}")
-                owners[:] = [o for o in owners if o[0] != owner] + [(owner, pol)]
+                self._policies[pol.key] = [o for o in owners if o[0] != owner] + [(owner, pol)]
                 self._flows.setdefault(owner, set()).add(pol.key)
                 added.append(pol.key)
         except KernelError:
@@ -435,7 +435,11 @@ class XfrmBackend(KernelBackend):
         owners = self._policies.get(key, [])
         active = owners[-1][1] if owners else None
         owners[:] = [o for o in owners if o[0] != owner]
-        self._flows.get(owner, set()).discard(key)
+        keys = self._flows.get(owner)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._flows[owner]
         try:
             if not owners:
                 self._policies.pop(key, None)
