@@ -63,6 +63,7 @@ cdef class EspSA:
     @cython.locals(s=cython.int)
     cdef _reach(self, int state)
     cdef _check_limits(self)
+    cpdef expire(self, bint hard)
     @cython.locals(pending=cython.int)
     cpdef int take_expire(self)
     cdef _account(self, Py_ssize_t n)

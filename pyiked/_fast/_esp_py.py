@@ -274,6 +274,11 @@ class EspSA:
               or self.seq >= self._seq_soft):
             self._reach(_STATE_SOFT)
 
+    def expire(self, hard):
+        """Expire the SA from outside (a time lifetime): soft asks for a rekey, hard
+        stops it. Reported by take_expire like the byte and packet limits."""
+        self._reach(_STATE_HARD if hard else _STATE_SOFT)
+
     def take_expire(self):
         """The expiry reached since the last call: 0 none, 1 soft, 2 hard (hard wins)."""
         pending = self._pending
