@@ -74,6 +74,8 @@ _U32 = struct.Struct(">I")
 _U64 = struct.Struct(">Q")
 _ONE = 1  # a Python int: the compiled twin must not shift a C integer past 63 bits
 _PAD = bytes(range(1, 256))  # RFC 4303 §2.4: default padding is 1, 2, 3, ...
+# The ESP trailer for every (next header, pad length < 16): Padding, Pad Length, Next Header
+_TRAILERS = [[_PAD[:pad] + bytes((pad, nh)) for pad in range(16)] for nh in range(256)]
 
 _INTEG = {
     # id: (hash, key octets, ICV octets)
@@ -317,7 +319,7 @@ class EspSA:
         n = len(inner)
         header = _HDR.pack(self.spi, seq & 0xFFFFFFFF)
         padlen = (self._block - (n + 2) % self._block) % self._block
-        plaintext = b"".join((inner, _PAD[:padlen], bytes((padlen, next_header & 0xFF))))
+        plaintext = inner + _TRAILERS[next_header & 0xFF][padlen]
         if self._kind == _KIND_CBC:
             if iv is None:
                 iv = self._random_iv()

@@ -54,6 +54,7 @@ NLMSGERR_ATTR_MSG = 1
 _HDR = struct.Struct("=IHHII")
 
 DEFAULT_SPI_RANGE = (0xC0000000, 0xCFFFFFFF)  # as strongSwan: easy to tell ours apart
+REQUEST_TIMEOUT = 5.0  # seconds; the kernel answers at once, so this only guards a hang
 
 
 class XfrmError(KernelError):
@@ -104,6 +105,8 @@ class XfrmSocket:
         if groups:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
             self.sock.setblocking(False)
+        else:
+            self.sock.settimeout(REQUEST_TIMEOUT)
         self._seq = int.from_bytes(os.urandom(2), "big")
 
     def fileno(self) -> int:
@@ -124,7 +127,10 @@ class XfrmSocket:
         dump = bool(struct.unpack_from("=H", data, 6)[0] & 0x100)
         answers = []
         while True:
-            buf = self.sock.recv(1 << 16)
+            try:
+                buf = self.sock.recv(1 << 16)
+            except TimeoutError:
+                raise XfrmError("no answer from the kernel", errno.ETIMEDOUT) from None
             for mtype, flags, msg in split(buf):
                 if struct.unpack_from("=I", msg, 8)[0] != seq:
                     continue  # a late answer to an earlier request
@@ -196,10 +202,6 @@ def _ts(sel: dict, side: str) -> TS:
     return TS(net.network_address, net.broadcast_address, proto, lo, hi)
 
 
-def _prefixed(msg, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in msg.items() if isinstance(k, str) and k.startswith(prefix)}
-
-
 def parse_notice(mtype: int, data: bytes):
     """KernelExpire / KernelAcquire (with the reqid) from one EXPIRE / ACQUIRE message, or
     None for other types. Raises ValueError for a malformed message."""
@@ -222,8 +224,9 @@ def parse_notice(mtype: int, data: bytes):
                             dst=dst, hard=bool(msg["hard"])), msg["state_reqid"]
     templates = (msg.get_attr("XFRMA_TMPL") or {}).get("templates") or [{}]
     reqid = templates[0].get("reqid", 0)
-    sel = _prefixed(msg, "")
-    return KernelAcquire(reqid=reqid, ts_local=_ts(sel, "s"), ts_remote=_ts(sel, "d")), reqid
+    # the selector of the packet that hit the policy: RFC 7296 §2.9 wants it as the
+    # first TS pair of the CREATE_CHILD_SA the engine starts
+    return KernelAcquire(reqid=reqid, ts_local=_ts(msg, "s"), ts_remote=_ts(msg, "d")), reqid
 
 
 def _ike_protocol(proto: int) -> int:

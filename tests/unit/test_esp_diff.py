@@ -228,3 +228,14 @@ def test_twins_agree_on_the_replay_window(size, esn, top, ops):
 def test_twins_agree_on_packet_flow(packet):
     py, c = both_impls("esp")
     assert _outcome(py.packet_flow, packet) == _outcome(c.packet_flow, packet)
+
+
+@settings(max_examples=200, deadline=None)
+@given(suite=st.sampled_from(SUITES), esn=st.booleans(), body=st.binary(max_size=200))
+def test_junk_with_a_valid_spi_raises_only_typed_errors(suite, esn, body):
+    for _, impl in IMPLS:
+        sa = make(impl, suite, esn=esn)
+        try:
+            sa.decap(struct.pack(">I", 0x1000) + body)
+        except (EspError, IntegrityError):
+            pass
