@@ -105,7 +105,7 @@ class ReplayWindow:
         self.bitmap = 0  # bit i set: T - i has been received
         self._mask = (_ONE << size) - 1
         # the window the inference uses: RFC 4303 Appendix A2.1 W
-        self._infer_w = size if size >= 32 else 32
+        self._infer_w = max(size, 32)
 
     def check(self, seq_low):
         if self.esn:

@@ -21,6 +21,8 @@ import logging
 import os
 import struct
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 log = logging.getLogger("pyiked.kernel")
 
 TUNSETIFF = 0x400454CA
@@ -95,7 +97,7 @@ class RouteTable:
                 try:
                     self.ipr.rule("add", table=table, priority=priority, family=family)
                     self._rules.append(family)
-                except Exception as exc:  # EEXIST: another instance put it there
+                except (NetlinkError, OSError) as exc:  # EEXIST: another instance put it there
                     if getattr(exc, "code", None) != errno.EEXIST:
                         log.warning("routing rule for table %d (family %d): %s", table, family, exc)
 
@@ -143,7 +145,7 @@ class RouteTable:
             args["oif"] = self.oif
         try:
             self.ipr.route("del", **args)
-        except Exception as exc:
+        except (NetlinkError, OSError) as exc:
             if getattr(exc, "code", None) not in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
                 log.warning("removing route %s: %s", network, exc)
 
@@ -154,7 +156,7 @@ class RouteTable:
         for family in self._rules:
             try:
                 self.ipr.rule("del", table=self.table, priority=self.priority, family=family)
-            except Exception as exc:
+            except (NetlinkError, OSError) as exc:
                 log.debug("routing rule for table %d: %s", self.table, exc)
         self._rules = []
 

@@ -45,10 +45,15 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from pyroute2.netlink.exceptions import NetlinkError
+
 from pyiked import _fast
-from pyiked.core.errors import EspError, IntegrityError, ReplayError
+from pyiked.core.errors import CryptoUnavailable, EspError, IntegrityError, ReplayError
 from pyiked.core.events import (
-    ChildSAInstall, ChildSARemove, ChildSAUpdate, KernelExpire,
+    ChildSAInstall,
+    ChildSARemove,
+    ChildSAUpdate,
+    KernelExpire,
 )
 from pyiked.core.iana import ProtocolId
 
@@ -177,7 +182,7 @@ class UserspaceBackend(KernelBackend):
         try:
             inbound = self._esp_sa(event.inbound, event.esn, window, event.lifetime)
             outbound = self._esp_sa(event.outbound, event.esn, 0, event.lifetime)
-        except Exception as exc:  # an algorithm or key this data plane cannot take
+        except (ValueError, CryptoUnavailable) as exc:  # an algorithm or key it cannot take
             raise KernelError(f"CHILD_SA {event.child_id}: {exc}") from None
         now = self._clock()
         lt = event.lifetime
@@ -231,7 +236,7 @@ class UserspaceBackend(KernelBackend):
                    for net in networks):
                 self.routes.add_throw(event.remote_addr)  # ESP to the peer stays outside
                 flow.peer_throw = event.remote_addr
-        except Exception as exc:
+        except (NetlinkError, OSError) as exc:
             for net in added:
                 self.routes.remove(net)
             raise KernelError(f"routes for reqid {event.reqid}: {exc}") from None

@@ -28,8 +28,14 @@ import os
 import socket
 import struct
 
+from pyroute2.netlink.exceptions import NetlinkDecodeError
+
 from pyiked.core.events import (
-    ChildSAInstall, ChildSARemove, ChildSAUpdate, KernelAcquire, KernelExpire,
+    ChildSAInstall,
+    ChildSARemove,
+    ChildSAUpdate,
+    KernelAcquire,
+    KernelExpire,
 )
 from pyiked.core.iana import ProtocolId
 from pyiked.core.ts import TS
@@ -202,31 +208,36 @@ def _ts(sel: dict, side: str) -> TS:
     return TS(net.network_address, net.broadcast_address, proto, lo, hi)
 
 
+_DECODE_ERRORS = (struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,
+                  NetlinkDecodeError)
+
+
 def parse_notice(mtype: int, data: bytes):
-    """KernelExpire / KernelAcquire (with the reqid) from one EXPIRE / ACQUIRE message, or
-    None for other types. Raises ValueError for a malformed message."""
-    cls = m.MESSAGE_CLASSES.get(mtype)
+    """(KernelExpire | KernelAcquire, reqid) from one EXPIRE / ACQUIRE message, or None
+    for other types. Raises ValueError, and nothing else, for a malformed message."""
     if mtype not in (m.XFRM_MSG_EXPIRE, m.XFRM_MSG_ACQUIRE):
         return None
+    cls = m.MESSAGE_CLASSES[mtype]
     if len(data) < 16 + m.SIZES[cls]:
         raise ValueError(f"XFRM message {mtype} too short")
-    msg = cls(data)
     try:
+        msg = cls(data)
         msg.decode()
-    except Exception as exc:  # pyroute2 raises several types for bad attributes
-        raise ValueError(f"undecodable XFRM message {mtype}: {exc}") from None
-    if mtype == m.XFRM_MSG_EXPIRE:
-        family = msg["state_family"]
-        dst = m.addr_from(msg["state_id_daddr"], family)
-        if dst is None:
-            raise ValueError("EXPIRE of an SA without an address family")
-        return KernelExpire(protocol=_ike_protocol(msg["state_id_proto"]), spi=msg["state_id_spi"],
-                            dst=dst, hard=bool(msg["hard"])), msg["state_reqid"]
-    templates = (msg.get_attr("XFRMA_TMPL") or {}).get("templates") or [{}]
-    reqid = templates[0].get("reqid", 0)
-    # the selector of the packet that hit the policy: RFC 7296 §2.9 wants it as the
-    # first TS pair of the CREATE_CHILD_SA the engine starts
-    return KernelAcquire(reqid=reqid, ts_local=_ts(msg, "s"), ts_remote=_ts(msg, "d")), reqid
+        if mtype == m.XFRM_MSG_EXPIRE:
+            family = msg["state_family"]
+            dst = m.addr_from(msg["state_id_daddr"], family)
+            if dst is None:
+                raise ValueError("EXPIRE of an SA without an address family")
+            notice = KernelExpire(protocol=_ike_protocol(msg["state_id_proto"]),
+                                  spi=msg["state_id_spi"], dst=dst, hard=bool(msg["hard"]))
+            return notice, msg["state_reqid"]
+        templates = (msg.get_attr("XFRMA_TMPL") or {}).get("templates") or [{}]
+        reqid = int(templates[0].get("reqid", 0))
+        # the selector of the packet that hit the policy: RFC 7296 §2.9 wants it as the
+        # first TS pair of the CREATE_CHILD_SA the engine starts
+        return KernelAcquire(reqid=reqid, ts_local=_ts(msg, "s"), ts_remote=_ts(msg, "d")), reqid
+    except _DECODE_ERRORS as exc:
+        raise ValueError(f"undecodable XFRM message {mtype}: {exc!r}") from None
 
 
 def _ike_protocol(proto: int) -> int:

@@ -118,9 +118,8 @@ def _algorithms(keys, protocol):
             raise KernelError(f"integrity transform {keys.integ_id} has no XFRM algorithm")
         name, trunc = INTEG[keys.integ_id]
         integ = (name, bytes(keys.integ_key), trunc)
-    elif encr is None or encr[0] != "aead":
-        if protocol == m.IPPROTO_AH:
-            raise KernelError("AH needs an integrity transform")
+    elif protocol == m.IPPROTO_AH:
+        raise KernelError("AH needs an integrity transform")
     return encr, integ
 
 

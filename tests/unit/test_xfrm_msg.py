@@ -185,3 +185,24 @@ def test_bypass_policy_struct():
     assert len(raw) == 168
     assert struct.unpack_from("=H", raw, 40)[0] == socket.AF_INET  # sel.family
     assert raw[160] == m.XFRM_POLICY_OUT and raw[161] == m.XFRM_POLICY_ALLOW
+
+
+@settings(max_examples=300, deadline=None)
+@given(base=st.sampled_from(["acquire", "acquire6", "expire"]),
+       edits=st.lists(st.tuples(st.integers(0, 400), st.integers(0, 255)), min_size=1, max_size=8),
+       cut=st.integers(0, 400))
+def test_mutated_notices_raise_only_value_error(base, edits, cut):
+    data = bytearray({
+        "acquire": acquire_msg(101, "10.0.0.1", "10.0.0.2"),
+        "acquire6": acquire_msg(7, "fd00::1", "fd00::2", family=socket.AF_INET6, plen_s=128, plen_d=64),
+        "expire": expire_msg(5, "10.0.0.1", True),
+    }[base])
+    for at, value in edits:
+        if at < len(data):
+            data[at] = value
+    data = bytes(data[:max(cut, 16)])
+    for mtype in (m.XFRM_MSG_EXPIRE, m.XFRM_MSG_ACQUIRE):
+        try:
+            xfrm.parse_notice(mtype, data)
+        except ValueError:
+            pass
