@@ -31,7 +31,7 @@ def net(netns):
     ns.sh("ip", "addr", "add", "10.231.40.1/24", "dev", "pkk-x0", ns=netns)
     ns.sh("ip", "addr", "add", "10.231.41.1/24", "dev", "lo", ns=netns)
     ns.sh("ip", "route", "add", "10.231.42.0/24", "via", "10.231.40.2", ns=netns)
-    ns.sh("sysctl", "-qw", "net.core.xfrm_acq_expires=1", ns=netns)
+    ns.sh("sh", "-c", "echo 1 > /proc/sys/net/core/xfrm_acq_expires", ns=netns)
     return netns
 
 
@@ -162,7 +162,7 @@ def test_start_cleans_stale_entries_in_our_range_only(net):
         ns.sh("ip", "xfrm", "policy", "add", "src", "10.231.41.0/24", "dst", net_r, "dir", "out",
               "tmpl", "src", "10.231.40.1", "dst", "10.231.40.2", "proto", "esp", "reqid", str(reqid),
               "mode", "tunnel", ns=net)
-    ns.sh("sysctl", "-qw", "net.core.xfrm_acq_expires=30", ns=net)
+    ns.sh("sh", "-c", "echo 30 > /proc/sys/net/core/xfrm_acq_expires", ns=net)
     for reqid in (150, 300):
         ns.sh("ip", "xfrm", "state", "allocspi", "src", "10.231.40.2", "dst", "10.231.40.1",
               "proto", "esp", "reqid", str(reqid), "mode", "tunnel", ns=net)
