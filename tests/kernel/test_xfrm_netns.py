@@ -118,6 +118,11 @@ def test_allocspi_reserves_and_close_releases(net):
     assert any(f"spi 0x{spi:08x}" in line for line in states(net))
     other = backend.allocate_spi(3, REMOTE, LOCAL)
     assert other != spi
+    # GETSA finds the reserved SA and reads its counters
+    assert backend.query(LOCAL, spi) == {"bytes": 0, "packets": 0, "add_time": pytest.approx(time.time(), abs=60),
+                                         "use_time": 0}
+    with pytest.raises(KernelError, match="not in the kernel"):
+        backend.query(LOCAL, 0x1234)
     backend.close()
     assert states(net) == []
 
