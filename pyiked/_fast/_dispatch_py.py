@@ -17,9 +17,28 @@ never raise: every datagram gets a kind.
 Port 500 carries IKE only, with no marker. Any other port (4500) is NAT-T framing: four
 zero octets then IKE, a nonzero first four octets is ESP, 0xFF alone is a keepalive.
 
-Later a stateless cookie check on the raw IKE_SA_INIT bytes belongs here too: it reads
-the header at `offset` the same way (_read_header) before any decode.
+cookie_gate(datagram, offset, ip, version, secret, prev_version, prev_secret)
+    -> None | bytes
+
+The stateless cookie check of RFC 7296 §2.6 on the raw bytes of an IKE_SA_INIT request
+that classify() called IKE (the IKE message starts at `offset`), before any object is
+built. ip is the source address as bytes (any stable spelling); secret/prev_secret are
+the current and previous secrets with their version octets (prev_version -1: none).
+
+    Cookie = version | BLAKE2s-128(key=secret, Ni | SPIi | ip)      (17 octets)
+
+  None          the first payload is N(COOKIE) with a cookie made by one of the two
+                secrets for this Ni, SPIi and address: process the request.
+  bytes         the IKE_SA_INIT response HDR(SPIi, 0), N(COOKIE) with a fresh cookie
+                from the current secret, to send back (no marker added). A missing,
+                stale or forged cookie gets one (§2.6: "ignore the cookie and process
+                the message as if no cookie had been included").
+  b""           junk without a usable nonce (no major version 2, a payload length that
+                leaves the message, no Ni of 16..256 octets): drop it silently.
 """
+
+from hashlib import blake2s
+from hmac import compare_digest
 
 IKE = 1
 ESP = 2
@@ -84,6 +103,62 @@ def _read_header(data, off, n):
         IKE, off, p[off:off + 8], p[off + 8:off + 16], p[off + 18],
         p[off + 19] & _FLAG_MASK, _u32(p, off + 20),
     )
+
+
+_COOKIE_MAC_LEN = 16
+_COOKIE_LEN = 17
+_PT_NOTIFY = 41
+_PT_NONCE = 40
+_COOKIE_TYPE = 16390  # NotifyType.COOKIE
+# Response header after the SPIs: next payload N, version 2.0, IKE_SA_INIT, Response, ID 0,
+# length 28 + 8 + 17; then the Notify header: last payload, length 25, no SPI, COOKIE.
+_COOKIE_REPLY_HEAD = bytes((0,) * 8 + (41, 0x20, 34, 0x20, 0, 0, 0, 0, 0, 0, 0, 53))
+_COOKIE_NOTIFY_HEAD = bytes((0, 0, 0, 25, 0, 0, 0x40, 0x06))
+
+
+def cookie_gate(datagram, off, ip, version, secret, prev_version, prev_secret):
+    """The stateless cookie check on a raw IKE_SA_INIT request (see the module docstring)."""
+    if type(datagram) is not bytes:
+        datagram = bytes(memoryview(datagram))
+    p = datagram
+    n = len(datagram)
+    if off < 0 or n - off < _HEADER_LEN or p[off + 17] >> 4 != 2:
+        return b""
+    np = p[off + 16]
+    pos = off + _HEADER_LEN
+    first = True
+    cookie_at = -1
+    cookie_end = -1
+    nonce_at = -1
+    nonce_end = -1
+    while np != 0:
+        if n - pos < 4:
+            return b""
+        plen = (p[pos + 2] << 8) | p[pos + 3]
+        if plen < 4 or plen > n - pos:
+            return b""
+        if first and np == _PT_NOTIFY and plen >= 8 and p[pos + 5] == 0 \
+                and ((p[pos + 6] << 8) | p[pos + 7]) == _COOKIE_TYPE:
+            cookie_at = pos + 8  # §2.6: the cookie is the first payload
+            cookie_end = pos + plen
+        elif np == _PT_NONCE and nonce_at < 0:
+            nonce_at = pos + 4
+            nonce_end = pos + plen
+        first = False
+        np = p[pos]
+        pos += plen
+    if nonce_at < 0 or not 16 <= nonce_end - nonce_at <= 256:
+        return b""
+    message = p[nonce_at:nonce_end] + p[off:off + 8] + ip
+    if cookie_end - cookie_at == _COOKIE_LEN:
+        v = p[cookie_at]
+        key = secret if v == version else prev_secret if v == prev_version else b""
+        if key:
+            mac = blake2s(message, key=key, digest_size=_COOKIE_MAC_LEN).digest()
+            if compare_digest(mac, p[cookie_at + 1:cookie_end]):
+                return None
+    mac = blake2s(message, key=secret, digest_size=_COOKIE_MAC_LEN).digest()
+    return p[off:off + 8] + _COOKIE_REPLY_HEAD + _COOKIE_NOTIFY_HEAD + bytes((version,)) + mac
 
 
 def _u32(p, o):

@@ -3,11 +3,19 @@
 A CHILD SA is a pair of ESP (or AH) SAs, one per direction, with the traffic selectors
 both ends agreed on (RFC 7296 §1.3, §2.9, §2.17).
 
-States:
-    INSTALLED   keys are in the kernel (ChildSAInstall emitted)
-    REKEYING    we sent a CREATE_CHILD_SA with REKEY_SA for it (§2.8)
-    REKEYED     a new SA took over; the old one waits for its Delete
-    DELETING    we sent its Delete (§1.4.1)
+States (pyiked/core/rekey.py moves them for CREATE_CHILD_SA):
+
+    state       entered when                                       leaves to
+    INSTALLED   keys are in the kernel (ChildSAInstall emitted)    REKEYING | REKEYED | DELETING
+    REKEYING    we sent a CREATE_CHILD_SA with REKEY_SA for it     INSTALLED (failed) | REKEYED |
+                (§2.8)                                             DELETING (we won, §2.8.1)
+    REKEYED     a new SA took over; the old one waits for the      DELETING (fallback timer)
+                peer's Delete (we answered its rekey, or lost a
+                collision, §2.8.1)
+    DELETING    we sent its Delete (§1.4.1)                        removed
+
+A removed CHILD SA leaves `IkeSA.children` and emits ChildSARemove; policies stay when a
+sibling of the same reqid (its replacement) is still installed.
 """
 
 from __future__ import annotations
@@ -18,10 +26,13 @@ import logging
 
 from pyiked._fast import wire
 
+from dataclasses import replace
+
 from . import keys, proposals
-from .errors import InvalidSyntax, NoProposalChosen, TsUnacceptable
+from .errors import InvalidKePayload, InvalidSyntax, NoProposalChosen, TsUnacceptable
 from .events import ChildSAInstall, ChildSARemove, Encapsulation, Lifetime, SAKeys
-from .iana import NotifyType, ProtocolId, TSType
+from .iana import NotifyType, ProtocolId, TransformType, TSType
+from .ke import KeyExchange
 from .ts import TS, narrow
 
 from pyiked.config.store import flow_selectors
@@ -29,6 +40,8 @@ from pyiked.config.store import flow_selectors
 log = logging.getLogger("pyiked.engine")
 
 REPLAY_WINDOW = 64  # RFC 4303 §3.4.3: at least 32, 64 recommended
+
+_NO_KE = object()  # respond(): IKE_AUTH, where KE transforms are ignored (§1.2)
 
 
 class ChildState(enum.Enum):
@@ -42,7 +55,7 @@ class ChildSA:
     __slots__ = (
         "child_id", "reqid", "protocol", "spi_in", "spi_out", "transport", "suite",
         "ts_local", "ts_remote", "state", "created", "initiator", "rekey_at", "expire_at",
-        "policy_name", "keys_in", "keys_out", "lifetime", "__weakref__",
+        "policy_name", "keys_in", "keys_out", "lifetime", "rekey", "__weakref__",
     )
 
     def __init__(self, child_id, reqid, protocol, spi_in, spi_out, transport, suite,
@@ -65,6 +78,7 @@ class ChildSA:
         self.policy_name = policy_name
         self.keys_in = None
         self.keys_out = None
+        self.rekey = None  # rekey.ChildRekey while we rekey it (CREATE_CHILD_SA in flight)
 
     def deadlines(self):
         return [t for t in (self.rekey_at, self.expire_at) if t is not None]
@@ -114,11 +128,15 @@ def wants_transport(notifies) -> bool:
 
 
 def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, nonces=None,
-            rekey_of=None):
+            rekey_of=None, ke=_NO_KE):
     """Responder side of a CHILD SA (IKE_AUTH or CREATE_CHILD_SA).
 
     Returns (child, response payloads, install event). Raises NoProposalChosen,
     TsUnacceptable (§2.9) for the caller to turn into the notify.
+
+    ke is the request's KE payload (or None) in CREATE_CHILD_SA, where a proposal with a
+    KE method means PFS (§1.3.1); IKE_AUTH leaves it out and ignores KE transforms (§1.2).
+    With PFS the response payloads include our KEr, right after the SA payload.
     """
     engine = ike_sa.engine
     transport = wants_transport(notifies)
@@ -128,8 +146,21 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
         raise NoProposalChosen("policy requires transport mode, the peer asked for tunnel")
     if transport and not engine.backend_supports_transport:
         raise NoProposalChosen("the data plane cannot carry transport mode")
-    suite = proposals.select(sa_payload, policy.child_proposals_or_default, policy.protocol,
-                             allow_legacy=True, ke_hint=None)
+    pfs = ke is not _NO_KE
+    specs = policy.child_proposals_or_default
+    if not pfs:
+        # §1.2: the CHILD SA of IKE_AUTH has no KE of its own: a PFS policy still matches
+        # a peer that (rightly) offers no KE method there, and offered ones are ignored
+        specs = [_without_ke(s) for s in specs]
+        sa_payload = _strip_ke(sa_payload)
+    suite = proposals.select(sa_payload, specs, policy.protocol,
+                             allow_legacy=True, ke_hint=ke.group if pfs and ke is not None else None)
+    ker = None
+    if pfs and suite.ke_id:
+        # §1.3: a proposal with another KE method than KEi's is refused, naming ours
+        if ke is None or ke.group != suite.ke_id:
+            raise InvalidKePayload(f"PFS group {ke.group if ke else None}, we want {suite.ke_id}",
+                                   data=suite.ke_id.to_bytes(2, "big"))
     local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
     # §2.9: TSi describes the initiator's side (our remote), TSr ours
     ts_remote = narrow(ts_from_wire(tsi), remote_allowed)
@@ -139,13 +170,19 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
     if len(suite.spi) != 4:
         raise InvalidSyntax("ESP/AH proposal SPI must be 4 octets")
     spi_out = int.from_bytes(suite.spi, "big")
+    if pfs and suite.ke_id:
+        exchange = KeyExchange(suite.ke_id, random=engine.random)
+        shared = exchange.respond(ke.data)  # InvalidSyntax on a bad public value
+        ker = wire.KE(suite.ke_id, exchange.public_value())
     spi_in = engine.allocate_spi(policy.protocol, ike_sa)
     nonce_i, nonce_r = nonces or (ike_sa.nonce_i, ike_sa.nonce_r)
     child = _make_child(ike_sa, policy, suite, spi_in, spi_out, transport, ts_local, ts_remote,
                         initiator=False, now=now, rekey_of=rekey_of)
     event = derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, rekey_of)
-    payloads = [suite.sa_payload(spi_in.to_bytes(4, "big")),
-                wire.TSi(ts_to_wire(ts_remote)), wire.TSr(ts_to_wire(ts_local))]
+    payloads = [suite.sa_payload(spi_in.to_bytes(4, "big"))]
+    if ker is not None:
+        payloads.append(ker)
+    payloads += [wire.TSi(ts_to_wire(ts_remote)), wire.TSr(ts_to_wire(ts_local))]
     if transport:
         payloads.append(wire.Notify(NotifyType.USE_TRANSPORT_MODE))
     return child, payloads, event
@@ -167,8 +204,13 @@ class Proposal:
         self.ke = ke
 
 
-def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_group=None):
-    """Initiator side: our SA, TSi, TSr (and USE_TRANSPORT_MODE) payloads."""
+def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_group=None,
+            transport=None):
+    """Initiator side: our SA, TSi, TSr (and USE_TRANSPORT_MODE) payloads.
+
+    With pfs_group (CREATE_CHILD_SA) the proposals offer the policy's KE methods with that
+    one first, and Proposal.ke holds our key exchange: the caller sends its KEi.
+    """
     engine = ike_sa.engine
     if ts_local is None:
         ts_local, ts_remote = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
@@ -178,21 +220,35 @@ def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_gr
         specs = [_without_ke(s) for s in specs]
     offered = proposals.offer(specs, spi_in.to_bytes(4, "big"), ke_first=pfs_group)
     payloads = [offered, wire.TSi(ts_to_wire(ts_local)), wire.TSr(ts_to_wire(ts_remote))]
-    if policy.transport:
+    transport = policy.transport if transport is None else transport
+    if transport:
         payloads.append(wire.Notify(NotifyType.USE_TRANSPORT_MODE))
-    return Proposal(policy, spi_in, offered, ts_local, ts_remote, policy.transport, rekey_of), payloads
+    ke = KeyExchange(pfs_group, random=engine.random) if pfs_group else None
+    return Proposal(policy, spi_in, offered, ts_local, ts_remote, transport, rekey_of, ke), payloads
 
 
 def _without_ke(spec):
-    from dataclasses import replace
-
     return replace(spec, ke=())
 
 
+def _strip_ke(sa_payload):
+    return wire.SA([wire.Proposal(p.num, p.protocol_id, p.spi,
+                                  [t for t in p.transforms if t.type != TransformType.KE])
+                    for p in sa_payload.proposals])
+
+
 def complete(ike_sa, proposal: Proposal, sa_payload, tsi, tsr, notifies, now, shared=None,
-             nonces=None):
-    """Initiator: accept the responder's answer (§2.7, §2.9) and build the CHILD SA."""
+             nonces=None, ke=None):
+    """Initiator: accept the responder's answer (§2.7, §2.9) and build the CHILD SA.
+
+    ke is the response's KE payload: with PFS offered (proposal.ke) and a KE method
+    chosen, it must be of that method (§1.3) and gives the new shared secret.
+    """
     suite = proposals.accept_answer(sa_payload, proposal.offered, proposal.policy.protocol)
+    if suite.ke_id and proposal.ke is not None:
+        if ke is None or ke.group != suite.ke_id or suite.ke_id != proposal.ke.group:
+            raise InvalidSyntax("responder's KE does not match the chosen PFS group")
+        shared = proposal.ke.complete(ke.data)
     ts_local = ts_from_wire(tsi)
     ts_remote = ts_from_wire(tsr)
     # §2.9: the responder may only narrow what we proposed

@@ -5,6 +5,8 @@
     engine.next_event() -> Event | None
     engine.get_timer() -> float | None;  engine.handle_timer(now)
     engine.initiate(policy, now), engine.delete_ike_sa(id, now), engine.delete_child_sa(...),
+    engine.rekey_ike_sa(id, now), engine.rekey_child_sa(child_id, now),
+    engine.create_child_sa(id, now, ts_local, ts_remote),
     engine.kernel_notice(notice, now), engine.child_install_failed(child_id, reason, now)
 
 Addresses are (ip string, port) tuples. Time is always passed in; randomness comes from
@@ -24,9 +26,10 @@ from collections import Counter, deque
 
 from pyiked._fast import dispatch, sk, wire
 
-from . import child_sa, events, proposals
+from . import child_sa, events, lifecycle, proposals, rekey
 from .errors import IkeError, SilentDrop
-from .exchanges import ike_auth, ike_sa_init, informational
+from .exchanges import create_child_sa, ike_auth, ike_sa_init, informational
+from .limits import Guard
 from .iana import IKE_PORT, NAT_T_PORT, ExchangeType, NotifyType, ProtocolId
 from .ike_sa import HALF_OPEN, IkeSA, State
 from .child_sa import ChildState
@@ -40,6 +43,7 @@ class Engine:
     retransmit_base = 2.0
     retransmit_tries = 5
     keepalive_interval = 20.0  # RFC 3948 §4, OpenIKED's 20 s
+    max_child_sas = 64  # per IKE SA; more are refused with NO_ADDITIONAL_SAS (§1.3)
 
     def __init__(self, store, *, random=os.urandom, spi_allocator=None, ike_port=IKE_PORT,
                  natt_port=NAT_T_PORT, force_udp_encap=False, natt="auto",
@@ -64,6 +68,7 @@ class Engine:
         self.by_peer_ip: dict[str, set] = {}  # peer IP -> our SPIs, established
         self.children_by_spi: dict[int, tuple] = {}  # inbound SPI -> (IKE SA, CHILD SA)
         self.stats = Counter()
+        self.guard = Guard(self, store.settings)  # cookies and half-open limits (§2.6)
         self._out: list = []
         self._events: deque = deque()
         self._timers: list = []
@@ -73,7 +78,7 @@ class Engine:
         self._handlers = {
             ExchangeType.IKE_AUTH: ike_auth.respond,
             ExchangeType.INFORMATIONAL: informational.respond,
-            ExchangeType.CREATE_CHILD_SA: self._no_additional_sas,
+            ExchangeType.CREATE_CHILD_SA: create_child_sa.respond,
         }
 
     # -- the sans-I/O surface ----------------------------------------------------------
@@ -112,7 +117,12 @@ class Engine:
                 self.stats["internal_errors"] += 1
                 log.exception("internal error in a timer of %r", sa)
             if sa.state != State.CLOSED:
-                self.schedule(sa, sa.next_deadline())
+                deadline = sa.next_deadline()
+                if deadline is not None and deadline <= now:
+                    # a deadline that did not move would spin this loop: defer and count it
+                    self.stats["timer_not_advanced"] += 1
+                    deadline = now + 0.001
+                self.schedule(sa, deadline)
 
     # -- commands ------------------------------------------------------------------------
 
@@ -139,13 +149,48 @@ class Engine:
         return True
 
     def delete_child_sa(self, child_id: int, now: float, reason="deleted by operator") -> bool:
+        found = self._child(child_id)
+        if found is None:
+            return False
+        sa, child = found
+        if child.state != ChildState.DELETING:
+            informational.delete_child(sa, child, now, reason)
+            self.schedule(sa, sa.next_deadline())
+        return True
+
+    def rekey_child_sa(self, child_id: int, now: float) -> bool:
+        """Rekey a CHILD SA now (§2.8); False if unknown or not in a state to rekey."""
+        found = self._child(child_id)
+        if found is None or not rekey.start_child_rekey(*found, now):
+            return False
+        self.schedule(found[0], found[0].next_deadline())
+        return True
+
+    def rekey_ike_sa(self, ike_sa_id: bytes, now: float) -> bool:
+        """Rekey an IKE SA (§2.18); it starts once its exchanges in flight are done."""
+        sa = self.find(ike_sa_id)
+        if sa is None or sa.state != State.ESTABLISHED or rekey.ike_rekey_in_flight(sa):
+            return False
+        rekey.start_ike_rekey(sa, now)
+        self.schedule(sa, sa.next_deadline())
+        return True
+
+    def create_child_sa(self, ike_sa_id: bytes, now: float, ts_local=None, ts_remote=None,
+                        policy=None) -> bool:
+        """Another CHILD SA on an IKE SA (§1.3.1), for the policy's flows or the given TS."""
+        sa = self.find(ike_sa_id)
+        if sa is None or sa.state != State.ESTABLISHED:
+            return False
+        create_child_sa.send_child(sa, policy or sa.policy, now, ts_local, ts_remote)
+        self.schedule(sa, sa.next_deadline())
+        return True
+
+    def _child(self, child_id: int):
         for sa in self.sas.values():
             child = sa.children.get(child_id)
             if child is not None:
-                informational.delete_child(sa, child, now, reason)
-                self.schedule(sa, sa.next_deadline())
-                return True
-        return False
+                return sa, child
+        return None
 
     def child_install_failed(self, child_id: int, reason: str, now: float) -> None:
         """The kernel refused a CHILD SA: tear it down and tell the peer with a Delete."""
@@ -154,22 +199,13 @@ class Engine:
 
     def kernel_notice(self, notice, now: float) -> None:
         if isinstance(notice, events.KernelExpire):
-            found = self.children_by_spi.get(notice.spi)
-            if found is None:
-                found = next(((sa, c) for sa, c in self.children_by_spi.values() if c.spi_out == notice.spi), None)
-            if found is None:
-                return
-            sa, child = found
-            if notice.hard:
-                informational.delete_child(sa, child, now, "hard lifetime expired")
-            else:
-                self.child_soft_expired(sa, child, now)
-            self.schedule(sa, sa.next_deadline())
+            lifecycle.kernel_expire(self, notice, now)
 
     def reload(self, store) -> None:
         """Swap the policy set; established SAs keep running unless their policy is gone."""
         self.store = store
         self.half_open_timeout = float(store.settings.halfopen_timeout)
+        self.guard.configure(store.settings)
 
     def find(self, ike_sa_id: bytes) -> IkeSA | None:
         spi_i, spi_r = ike_sa_id[:8], ike_sa_id[8:16]
@@ -191,6 +227,15 @@ class Engine:
             return
         if kind != dispatch.IKE:
             self.stats["dropped_" + dispatch.KIND_NAMES.get(kind, "junk")] += 1
+            return
+        if info[4] == ExchangeType.IKE_SA_INIT:
+            # §2.6: cookies and half-open limits on the raw bytes, before any object
+            if not info[5] & 0x20 and info[3] == _ZERO_SPI and \
+                    not self.guard.admit_init(data, info[1], local_addr, remote_addr, now):
+                return
+        elif (info[3] if info[5] & 0x08 else info[2]) not in self.sas:
+            self.stats["dropped_unknown_spi"] += 1
+            self.guard.unknown_spi(data, info[1], local_addr, remote_addr, now)  # §2.21.4
             return
         raw = data[info[1]:] if info[1] else data
         try:
@@ -241,6 +286,11 @@ class Engine:
             request, sa.pending = sa.pending, None
             try:
                 request.on_response(message, raw, now)
+            except SilentDrop as exc:  # a duplicate of an answer we already acted on
+                if sa.pending is None:
+                    sa.pending = request
+                log.debug("%r: %s", sa, exc)
+                return
             except IkeError as exc:
                 self.fail(sa, str(exc), now)
                 return
@@ -269,15 +319,17 @@ class Engine:
         self.register(sa)
         sa.init_key = key
         self.half_open[key] = sa
+        self.guard.opened(remote_addr[0])
         self.stats["handshakes_started"] += 1
         self.schedule(sa, sa.next_deadline())
 
     def request_handler(self, exchange: int):
         return self._handlers[exchange]
 
-    def _no_additional_sas(self, sa, payloads, now):
-        # Until CREATE_CHILD_SA is implemented, refuse it the RFC way (§1.3)
-        return [wire.Notify(NotifyType.NO_ADDITIONAL_SAS)]
+    def _half_open_done(self, sa) -> None:
+        if sa.init_key is not None and self.half_open.get(sa.init_key) is sa:
+            del self.half_open[sa.init_key]
+            self.guard.closed(sa.init_key[1][0])
 
     # -- services for IKE SAs and exchanges ------------------------------------------------
 
@@ -350,12 +402,11 @@ class Engine:
         sa.state = State.ESTABLISHED
         sa.established_at = now
         sa.init_request = sa.init_response = b""  # AUTH is done: free the SA_INIT bytes
-        self.half_open.pop(sa.init_key, None)
-        self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
-        key = (sa.remote_id.id_type, sa.remote_id.data)
+        self._half_open_done(sa)
         if sa.peer_initial_contact:
-            self._initial_contact(sa, key, now)
-        self.by_identity.setdefault(key, set()).add(sa.our_spi)
+            self._initial_contact(sa, (sa.remote_id.id_type, sa.remote_id.data), now)
+        self.index_established(sa)
+        lifecycle.on_established(sa, now)
         self.stats["handshakes_completed"] += 1
         self._events.append(events.IkeSAUp(
             ike_sa=sa.ike_sa_id, initiator=sa.initiator, local_addr=sa.local_addr,
@@ -364,6 +415,19 @@ class Engine:
             nat_remote=sa.nat_remote,
         ))
         log.info("%r established with %s (%s)", sa, sa.remote_id, sa.policy.name)
+
+    def index_established(self, sa) -> None:
+        self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
+        if sa.remote_id is not None:
+            self.by_identity.setdefault((sa.remote_id.id_type, sa.remote_id.data), set()).add(sa.our_spi)
+
+    def unindex(self, sa) -> None:
+        _discard(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
+        if sa.remote_id is not None:
+            _discard(self.by_identity, (sa.remote_id.id_type, sa.remote_id.data), sa.our_spi)
+
+    def emit(self, event) -> None:
+        self._events.append(event)
 
     def _initial_contact(self, sa, key, now):
         """§2.4: the peer lost its state: the older IKE SAs of this identity are stale."""
@@ -401,20 +465,16 @@ class Engine:
         if sa.children.pop(child.child_id, None) is None:
             return
         self.children_by_spi.pop(child.spi_in, None)
+        # a rekeyed flow keeps its policies while a sibling (same reqid) carries it
+        remove_policies = remove_policies and not any(c.reqid == child.reqid for c in sa.children.values())
         self._events.append(child_sa.remove_event(sa, child, remove_policies, reason))
         log.info("%r: CHILD SA #%d removed: %s", sa, child.child_id, reason)
 
     def child_soft_expired(self, sa, child, now) -> None:
-        """Soft lifetime: rekey (CREATE_CHILD_SA) once implemented; until then, nothing."""
-        child.rekey_at = None
+        lifecycle.soft_expired(sa, child, now)
 
     def lifecycle_timer(self, sa, now: float) -> None:
-        for child in list(sa.children.values()):
-            if child.expire_at is not None and now >= child.expire_at and child.state != ChildState.DELETING:
-                child.expire_at = None
-                informational.delete_child(sa, child, now, "hard lifetime expired")
-            elif child.rekey_at is not None and now >= child.rekey_at:
-                self.child_soft_expired(sa, child, now)
+        lifecycle.timer(sa, now)
 
     def peer_moved(self, sa, old_addr, now) -> None:
         log.info("%r: peer moved from %s to %s", sa, old_addr, sa.remote_addr)
@@ -439,21 +499,23 @@ class Engine:
         """Forget an IKE SA and everything under it (no message is sent)."""
         if sa.state == State.CLOSED:
             return
-        was_up = sa.state not in HALF_OPEN
+        was_up = sa.state not in HALF_OPEN and sa.state != State.REKEYED  # a successor lives on
         for child in list(sa.children.values()):
             self.remove_child(sa, child, reason, now)
         sa.state = State.CLOSED
         sa.pending = None
         sa.queue.clear()
-        self.sas.pop(sa.our_spi, None)
-        if self.half_open.get(sa.init_key) is sa:
-            del self.half_open[sa.init_key]
-        _discard(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
-        if sa.remote_id is not None:
-            _discard(self.by_identity, (sa.remote_id.id_type, sa.remote_id.data), sa.our_spi)
+        if self.sas.get(sa.our_spi) is sa:
+            del self.sas[sa.our_spi]
+        self._half_open_done(sa)
+        self.unindex(sa)
+        rekey.forget(sa, now)
         if was_up:
             self._events.append(events.IkeSADown(sa.ike_sa_id, reason, sa.remote_addr))
             log.info("%r closed: %s", sa, reason)
+
+
+_ZERO_SPI = b"\0" * 8
 
 
 def _single_host(network, what) -> str:

@@ -16,7 +16,8 @@ CREATE_CHILD_SA before IKE_AUTH never reaches the child code):
 
     INIT_DONE:                 IKE_AUTH
     ESTABLISHED:               CREATE_CHILD_SA, INFORMATIONAL
-    REKEYED, DELETING:         INFORMATIONAL (deletes may cross ours, §1.4.1)
+    REKEYED, DELETING:         INFORMATIONAL (deletes may cross ours, §1.4.1), and
+                               CREATE_CHILD_SA only to answer TEMPORARY_FAILURE (§2.25.2)
 
 Message IDs (§2.1, §2.2): each side numbers its own requests from 0. We keep one
 request outstanding (window 1, which every peer must support), queue the rest, and
@@ -56,8 +57,8 @@ class State(enum.Enum):
 ALLOWED_REQUESTS = {
     State.INIT_DONE: {ExchangeType.IKE_AUTH},
     State.ESTABLISHED: {ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL},
-    State.REKEYED: {ExchangeType.INFORMATIONAL},
-    State.DELETING: {ExchangeType.INFORMATIONAL},
+    State.REKEYED: {ExchangeType.INFORMATIONAL, ExchangeType.CREATE_CHILD_SA},
+    State.DELETING: {ExchangeType.INFORMATIONAL, ExchangeType.CREATE_CHILD_SA},
 }
 
 HALF_OPEN = (State.INIT_SENT, State.INIT_DONE, State.AUTH_SENT)
@@ -92,7 +93,7 @@ class IkeSA:
         "send_id", "recv_id", "pending", "queue", "last_response", "created", "established_at",
         "last_received", "last_sent", "timer_at", "peer_sig_hashes", "peer_fragmentation",
         "offered_sa", "cookie", "child_pending", "peer_initial_contact", "delete_reason",
-        "rekey_at", "expire_at", "dpd_at", "retry_ke", "init_key", "__weakref__",
+        "rekey_at", "expire_at", "dpd_at", "retry_ke", "init_key", "life", "__weakref__",
     )
 
     def __init__(self, engine, initiator: bool, spi_i: bytes, spi_r: bytes, local_addr, remote_addr, now):
@@ -140,6 +141,7 @@ class IkeSA:
         self.dpd_at = None
         self.retry_ke = 0
         self.init_key = None  # the responder's half-open table key (SPIi, peer address)
+        self.life = None  # rekey.IkeLife: rekeys in flight and their collisions
 
     # -- identity ------------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ import logging
 
 from pyiked._fast import wire
 
+from .. import rekey
 from ..iana import NOTIFY_ERROR_MAX, ExchangeType, NotifyType, PayloadType, ProtocolId
 from ..ike_sa import Response, State
 
@@ -26,7 +27,8 @@ def respond(sa, payloads, now):
         if p.payload_type == PayloadType.D:
             if p.protocol_id == ProtocolId.IKE:
                 # §1.4.1: answer with an empty INFORMATIONAL, then the IKE SA is gone
-                return Response([], lambda t: engine.destroy(sa, "deleted by peer", t))
+                # (a successor from a rekey answered meanwhile lives on, §2.25.2)
+                return Response([], lambda t: rekey.deleted_by_peer(sa, t))
             paired.setdefault(p.protocol_id, []).extend(_delete_children(sa, p, now))
         elif p.payload_type == PayloadType.N:
             _log_notify(sa, p)
