@@ -499,7 +499,8 @@ class Engine:
         """Forget an IKE SA and everything under it (no message is sent)."""
         if sa.state == State.CLOSED:
             return
-        was_up = sa.state not in HALF_OPEN and sa.state != State.REKEYED  # a successor lives on
+        # announced (IkeSAUp, IkeSARekeyed) and not replaced by a successor that lives on
+        was_up = sa.established_at is not None and sa.state != State.REKEYED
         for child in list(sa.children.values()):
             self.remove_child(sa, child, reason, now)
         sa.state = State.CLOSED

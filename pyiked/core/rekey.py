@@ -70,13 +70,13 @@ class IkeLife:
     """Per IKE SA: our IKE SA rekey in flight, the peer's we answered meanwhile, and
     counters for §2.25."""
 
-    __slots__ = ("ike_rekey", "peer_rekeys", "temp_fail_since", "creating")
+    __slots__ = ("ike_rekey", "peer_rekeys", "temp_fail_since", "child_requests")
 
     def __init__(self):
         self.ike_rekey = None  # create_child_sa.IkeRekeyRequest while ours is in flight
         self.peer_rekeys: list[Exchange] = []
         self.temp_fail_since = None
-        self.creating = 0  # our new-CHILD-SA requests in flight
+        self.child_requests = 0  # our CREATE_CHILD_SA requests for CHILD SAs, queued or in flight
 
 
 def life(sa) -> IkeLife:
@@ -98,7 +98,7 @@ def random_delay(engine, bounds) -> float:
 
 def child_ops_in_flight(sa) -> bool:
     """Whether we are creating, rekeying or deleting a CHILD SA of this IKE SA (§2.25.1)."""
-    if sa.life is not None and sa.life.creating:
+    if sa.life is not None and sa.life.child_requests:
         return True
     return any(c.state in (ChildState.REKEYING, ChildState.DELETING) for c in sa.children.values())
 
@@ -151,8 +151,18 @@ def start_child_rekey(sa, child, now) -> bool:
     return True
 
 
+def flow_member(sa, reqid):
+    """A CHILD SA of this flow still in the kernel (its policies are installed), or None."""
+    return next((c for c in sa.children.values() if c.reqid == reqid), None)
+
+
 def child_policy(sa, child):
     return sa.engine.store.get(child.policy_name) or sa.policy
+
+
+def current_policy(sa):
+    """The IKE SA's policy as configured now (a reload may have replaced it)."""
+    return sa.engine.store.get(sa.policy.name) or sa.policy
 
 
 def peer_rekeyed_child(sa, old, new, nonce_i, nonce_r, now) -> None:
@@ -218,7 +228,7 @@ def child_rekey_failed(sa, old, notify_type, now) -> None:
         # §2.25: delete it silently, then create it again from scratch
         if present:
             engine.remove_child(sa, old, "peer has no such CHILD SA", now)
-        if not any(c.reqid == old.reqid for c in sa.children.values()):
+        if flow_member(sa, old.reqid) is None:
             create_child_sa.send_child(sa, child_policy(sa, old), now, old.ts_local, old.ts_remote,
                                        transport=old.transport)
         return
@@ -257,7 +267,8 @@ def successor(old, initiator, spi_i, spi_r, suite, nonce_i, nonce_r, shared, now
     """The new IKE SA of a rekey (§2.18), registered, not yet carrying the children."""
     engine = old.engine
     new = IkeSA(engine, initiator, spi_i, spi_r, old.local_addr, old.remote_addr, now)
-    for name in ("policy", "nat_local", "nat_remote", "local_id", "remote_id", "peer_sig_hashes",
+    new.policy = current_policy(old)
+    for name in ("nat_local", "nat_remote", "local_id", "remote_id", "peer_sig_hashes",
                  "peer_fragmentation"):
         setattr(new, name, getattr(old, name))
     new.suite = suite
@@ -268,7 +279,7 @@ def successor(old, initiator, spi_i, spi_r, suite, nonce_i, nonce_r, shared, now
                                     seed, nonce_i, nonce_r, spi_i, spi_r)
     engine.make_sk_ciphers(new)
     new.state = State.ESTABLISHED  # §1.3.2: message IDs start at 0 again
-    new.established_at = now
+    new.established_at = None  # not announced (IkeSARekeyed) until it takes over
     new.last_received = now
     engine.register(new)
     return new
@@ -348,6 +359,7 @@ def switch(old, new, now, delete_old: bool) -> None:
     old.state = State.REKEYED
     old.rekey_at = old.dpd_at = None
     old.expire_at = None if delete_old else now + REKEYED_GRACE
+    new.established_at = now
     lifecycle.on_established(new, now)
     engine.emit(events.IkeSARekeyed(old.ike_sa_id, new.ike_sa_id))
     log.info("%r rekeyed: now %r", old, new)
@@ -361,6 +373,8 @@ def switch(old, new, now, delete_old: bool) -> None:
 
 def supersede(sa, now) -> None:
     """A redundant or replaced IKE SA the peer deletes: wait for that, bounded."""
+    if sa.state == State.CLOSED:
+        return  # its Delete came first
     sa.state = State.REKEYED
     sa.rekey_at = sa.dpd_at = None
     sa.expire_at = now + REKEYED_GRACE
@@ -370,6 +384,8 @@ def supersede(sa, now) -> None:
 def retire(sa, now) -> None:
     """Delete a replaced or redundant IKE SA of ours: its Delete is its last request."""
     engine = sa.engine
+    if sa.state == State.CLOSED:
+        return
     sa.state = State.REKEYED
     sa.rekey_at = sa.dpd_at = sa.expire_at = None
     sa.queue.clear()

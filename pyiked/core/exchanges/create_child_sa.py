@@ -78,7 +78,7 @@ def _respond_ike(sa, sa_p, nonce_i, ke_p, now):
         raise InvalidSyntax("IKE SA rekey without KEi")  # §1.3.2: KE is mandatory
     if rekey.child_ops_in_flight(sa):
         raise TemporaryFailure("a CHILD SA exchange of ours is in flight")  # §2.25.1
-    suite = proposals.select(sa_p, sa.policy.ike_proposals_or_default, ProtocolId.IKE,
+    suite = proposals.select(sa_p, rekey.current_policy(sa).ike_proposals_or_default, ProtocolId.IKE,
                              allow_legacy=True, ke_hint=ke_p.group)
     if len(suite.spi) != 8 or suite.spi == bytes(8):
         raise InvalidSyntax("IKE SA rekey proposal without an 8-octet SPI")  # §1.3.2
@@ -164,9 +164,9 @@ def send_child(sa, policy, now, ts_local=None, ts_remote=None, rekey_of=None, tr
     if group is _POLICY_GROUP:
         group = pfs_group(policy, rekey_of)
     request = ChildRequest(sa, policy, ts_local, ts_remote, rekey_of, transport, group, ke_retries)
-    if rekey_of is None:
-        rekey.life(sa).creating += 1
-    sa.send_request(ExchangeType.CREATE_CHILD_SA, request.build, request.on_response, now)
+    rekey.life(sa).child_requests += 1  # §2.25.1: no IKE SA rekey answered meanwhile
+    sa.send_request(ExchangeType.CREATE_CHILD_SA, request.build, request.on_response, now,
+                    request.on_timeout)
 
 
 class ChildRequest:
@@ -186,6 +186,7 @@ class ChildRequest:
     def build(self):
         sa, old = self.sa, self.rekey_of
         if old is not None and (old.child_id not in sa.children or old.state != ChildState.REKEYING):
+            self._forget()
             return None  # deleted or taken over while queued
         if sa.state != State.ESTABLISHED:
             self._forget()
@@ -205,6 +206,9 @@ class ChildRequest:
 
     def on_response(self, payloads, now):
         sa, engine = self.sa, self.sa.engine
+        log.debug("%r: CREATE_CHILD_SA answer (%s)", sa,
+                  f"rekey of #{self.rekey_of.child_id}" if self.rekey_of else "new CHILD SA")
+        self._forget()
         notifies = _notifies(payloads)
         errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]
         if errors:
@@ -221,7 +225,8 @@ class ChildRequest:
             nonce_r = _nonce(nonce_p)
             old = self.rekey_of
             if old is not None and old.child_id not in sa.children:
-                self.proposal.rekey_of = None  # deleted meanwhile (§2.25.1): a flow of its own
+                # deleted meanwhile (§2.25.1): join a live SA of its flow, or start the flow anew
+                self.proposal.rekey_of = rekey.flow_member(sa, old.reqid)
             child, event = child_sa.complete(sa, self.proposal, sa_p, tsi.selectors, tsr.selectors,
                                              notifies, now, nonces=(self.nonce, nonce_r),
                                              ke=_find(payloads, PayloadType.KE))
@@ -232,7 +237,6 @@ class ChildRequest:
             return self._failed(None, str(exc), now)
         engine.add_child(sa, child, event)
         if self.rekey_of is None:
-            self._forget()
             rekey.note_success(sa)
             return
         rekey.child_rekey_done(sa, self.rekey_of, child, self.nonce, nonce_r, now)
@@ -246,21 +250,24 @@ class ChildRequest:
         if self.ke_retries >= MAX_KE_RETRIES or group == self.group or \
                 group not in proposals.child_spec_groups(self.policy.child_proposals_or_default):
             return False
-        self._forget()
         send_child(self.sa, self.policy, now, self.ts_local, self.ts_remote, self.rekey_of,
                    self.transport, group, self.ke_retries + 1)
         return True
 
+    def on_timeout(self, now) -> None:
+        self._forget()
+        self.sa.engine.fail(self.sa, "no answer to CREATE_CHILD_SA", now, peer_dead=True)
+
     def _failed(self, notify_type, reason, now) -> None:
         if self.rekey_of is None:
-            self._forget()
             self.sa.engine.child_failed(self.sa, reason)
             return
         rekey.child_rekey_failed(self.sa, self.rekey_of, notify_type, now)
 
     def _forget(self) -> None:
-        if self.rekey_of is None and self.sa.life is not None and self.sa.life.creating:
-            self.sa.life.creating -= 1
+        life = self.sa.life
+        if life is not None and life.child_requests > 0:
+            life.child_requests -= 1
 
 
 # -- initiator: the IKE SA -------------------------------------------------------------------
@@ -268,7 +275,7 @@ class ChildRequest:
 def send_ike_rekey(sa, now, group=None, ke_retries=0) -> None:
     """Our IKE SA rekey (§1.3.2): new SPIi, Ni and KEi of the current KE method."""
     engine = sa.engine
-    specs = sa.policy.ike_proposals_or_default
+    specs = rekey.current_policy(sa).ike_proposals_or_default
     offered_groups = [g for spec in specs for g in spec.ke]
     group = group or sa.suite.ke_id
     if group not in offered_groups:
@@ -326,7 +333,7 @@ class IkeRekeyRequest:
             group = notify.value
         except IkeError:
             return False
-        offered = {g for spec in self.sa.policy.ike_proposals_or_default for g in spec.ke}
+        offered = {g for spec in rekey.current_policy(self.sa).ike_proposals_or_default for g in spec.ke}
         if self.ke_retries >= MAX_KE_RETRIES or group == self.group or group not in offered:
             return False
         send_ike_rekey(self.sa, now, group, self.ke_retries + 1)
