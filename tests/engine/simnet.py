@@ -127,6 +127,7 @@ class SimNet:
     def run(self, until: float | None = None, max_steps: int = 100000) -> None:
         for _ in range(max_steps):
             if until is not None:
+                self.flush()  # what the engines sent since the last step is on the wire
                 nxt = self._next_time()
                 if nxt is None or nxt > until:
                     self.now = max(self.now, until)
