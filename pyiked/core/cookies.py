@@ -70,7 +70,9 @@ class Cookies:
             return True
         if self.on:
             if now >= self.window_end:
-                self.last_demand, self.demand = self.demand, 0
+                # the window just ended; if a whole one passed since, no request came at all
+                self.last_demand = self.demand if now < self.window_end + HOLD else 0
+                self.demand = 0
                 self.window_end = now + HOLD
                 low = self.threshold / 2
                 if half_open < low and self.last_demand < low:
