@@ -205,6 +205,19 @@ def test_cookie_and_invalid_ke_payload_shorter_exchange():
     assert kes == [KeId.MODP2048, KeId.MODP2048, KeId.CURVE25519]
 
 
+@pytest.mark.parametrize("kind", ["cookie", "ke"])
+def test_duplicated_retry_responses_are_not_fatal(kind):
+    # every datagram arrives twice: the second COOKIE / INVALID_KE_PAYLOAD answer is a
+    # duplicate of one already acted on, not a reason to give up
+    kw = {"b_engine": {"settings": Settings(cookie_threshold=0)}} if kind == "cookie" else \
+        {"a_kw": {"ike_proposals": (IKE_BOTH,)}, "b_kw": {"ike_proposals": (IKE_X25519,)}}
+    net, pa, pb = pair(net_kw={"duplicate": 1.0}, **kw)
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=30)
+    assert len(net.of_type(A_IP, IkeSAUp)) == 1
+    assert_consistent(net, children=1)
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_cookies_on_a_duplicating_lossy_network(seed):
     net, pa, pb = pair(seed=seed, b_engine={"settings": Settings(cookie_threshold=0)},

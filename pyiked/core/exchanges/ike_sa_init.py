@@ -11,7 +11,7 @@ import logging
 from pyiked._fast import wire
 
 from .. import keys, nat, proposals
-from ..errors import InvalidKePayload, InvalidSyntax, IkeError, NoProposalChosen
+from ..errors import InvalidKePayload, InvalidSyntax, IkeError, NoProposalChosen, SilentDrop
 from ..iana import (
     ExchangeType,
     HashAlgorithm,
@@ -207,8 +207,13 @@ def handle_response(sa, message, data: bytes, now) -> None:
 
 
 def _retry_with_cookie(sa, cookie: bytes, now):
-    if sa.cookie == cookie or not 1 <= len(cookie) <= 64:
-        raise IkeError("responder repeats the same or a malformed COOKIE")
+    """§2.6: send the request again with the cookie in front (§2.6.1: kept across an
+    INVALID_KE_PAYLOAD retry; a new cookie replaces it)."""
+    if not 1 <= len(cookie) <= 64:
+        raise IkeError("responder sent a malformed COOKIE")
+    if sa.cookie == cookie:
+        # a duplicate of the response we already acted on (the retry is on its way)
+        raise SilentDrop("duplicate COOKIE response")
     sa.cookie = cookie
     sa.pending = None
     _send_request(sa, now)
@@ -217,7 +222,9 @@ def _retry_with_cookie(sa, cookie: bytes, now):
 def _retry_with_group(sa, group: int, now):
     """§1.2: retry with the group the responder asked for, if we offered it."""
     offered = {g for spec in sa.policy.ike_proposals_or_default for g in spec.ke}
-    if group not in offered or group == sa.retry_ke:
+    if group == sa.retry_ke:
+        raise SilentDrop("duplicate INVALID_KE_PAYLOAD response")  # we already use that group
+    if group not in offered:
         raise IkeError(f"responder wants KE group {group}, which we did not offer")
     sa.retry_ke = group
     sa.pending = None
