@@ -326,7 +326,8 @@ class StrongSwan:
         self.settings = dict(settings or {})
         self.log_levels = dict(log_levels or {})
         self.proc: Proc | None = None
-        self.loaded: dict[str, list] = {"conns": [], "secrets": [], "pools": [], "keys": []}
+        # what was loaded, for the swanctl.conf record (conns by name)
+        self.loaded: dict = {"conns": {}, "secrets": [], "pools": []}
 
     def __repr__(self):
         return f"<StrongSwan {self.name} in {self.topo.ns(self.node)} pid={self.pid}>"
@@ -464,27 +465,34 @@ class StrongSwan:
                     if "msg" in m:
                         log.append(f"[{m.get('group', '')}] {m['msg']}")
             except CommandException as e:
-                ok, errmsg = False, str(e)
+                ok, errmsg = False, str(e).removeprefix("Command failed: ")
         return CommandResult(ok, errmsg, log)
 
     def load(self, conns: Sequence[Conn] = (), secrets: Sequence[Secret] = (),
              pools: Sequence[Pool] = (), keys: Sequence = (), certs: Sequence = (),
              cacerts: Sequence = (), crls: Sequence = (), via: str = "vici") -> None:
-        """Load credentials and connections.
+        """Load credentials and connections (a conn replaces one of the same name).
 
         keys: private key files; certs/cacerts: certificate files (end-entity / CA);
-        crls: CRL files. via="vici" loads over VICI; via="swanctl" writes swanctl.conf
-        and runs `swanctl --load-all` (certificates are then referenced by the conns).
-        Either way the rendered swanctl.conf is left in the work dir for reading.
+        crls: CRL files. via="vici" loads over VICI; via="swanctl" renders everything
+        loaded so far to swanctl.conf and runs `swanctl --load-all` on it (swanctl
+        then unloads conns it loaded before that are no longer in the file). Either way
+        the rendered swanctl.conf, with the keys copied to private/ beside it, stays in
+        the work dir: the record of what charon has, loadable with swanctl again.
         """
-        self.loaded["conns"] += list(conns)
+        if via not in ("vici", "swanctl"):
+            raise ValueError("via must be 'vici' or 'swanctl'")
+        first_secret = len(self.loaded["secrets"]) + 1
+        for c in conns:
+            self.loaded["conns"][c.name] = c
         self.loaded["secrets"] += list(secrets)
         self.loaded["pools"] += list(pools)
-        self.loaded["keys"] += list(keys)
-        text = render_swanctl(self.loaded["conns"], self.loaded["secrets"],
-                              self.loaded["pools"], self.loaded["keys"])
-        self.swanctl_conf_path.write_text(text)
-        os.chmod(self.swanctl_conf_path, 0o600)
+        for k in keys:  # where swanctl --load-all looks for them
+            private = self.dir / "private"
+            private.mkdir(mode=0o700, exist_ok=True)
+            shutil.copyfile(k, private / Path(k).name)
+            os.chmod(private / Path(k).name, 0o600)
+        self._write_swanctl_conf()
         for c in cacerts:
             self.load_cert(c, ca=True)
         for c in certs:
@@ -493,19 +501,26 @@ class StrongSwan:
             self.load_crl(c)
         if via == "swanctl":
             cp = self.swanctl("--load-all", "--noprompt", "--file", self.swanctl_conf_path)
-            if "failed" in cp.stdout:
-                raise HarnessError(f"swanctl --load-all:\n{cp.stdout}{cp.stderr}")
+            # swanctl also scans x509/, private/, ... next to the file: those don't exist
+            out = [line for line in (cp.stdout + cp.stderr).splitlines()
+                   if not line.startswith("opening directory")]
+            if any("fail" in line or "error" in line for line in out):
+                raise HarnessError("swanctl --load-all:\n" + "\n".join(out))
             return
-        if via != "vici":
-            raise ValueError("via must be 'vici' or 'swanctl'")
         for k in keys:
             self.load_key(k)
-        for i, s in enumerate(secrets, len(self.loaded["secrets"]) - len(secrets) + 1):
-            self.request("load-shared", s.vici(i))
+        for i, secret in enumerate(secrets, first_secret):
+            self.request("load-shared", secret.vici(i))  # id = its swanctl.conf name
         for p in pools:
             self.request("load-pool", p.vici())
         for c in conns:
             self.request("load-conn", c.vici())
+
+    def _write_swanctl_conf(self) -> None:
+        text = render_swanctl(list(self.loaded["conns"].values()), self.loaded["secrets"],
+                              self.loaded["pools"])
+        self.swanctl_conf_path.write_text(text)
+        os.chmod(self.swanctl_conf_path, 0o600)
 
     def load_key(self, path) -> None:
         self.request("load-key", {"type": "any", "data": Path(path).read_bytes()})
@@ -525,6 +540,8 @@ class StrongSwan:
 
     def unload_conn(self, name: str) -> None:
         self.request("unload-conn", {"name": name})
+        self.loaded["conns"].pop(name, None)
+        self._write_swanctl_conf()
 
     def initiate(self, child: str | None = None, ike: str | None = None,
                  timeout: float = 15.0, loglevel: int = 1) -> CommandResult:
@@ -597,16 +614,16 @@ class StrongSwan:
     def wait_sa(self, ike: str | None = None, child: str | None = None,
                 state: str = "ESTABLISHED", child_state: str = "INSTALLED",
                 timeout: float = 10.0, predicate=None) -> IkeSA:
-        """Wait for an IKE_SA in `state` (with `child` in child_state, if named)."""
+        """Wait for an IKE_SA in `state` (with a CHILD_SA `child` in child_state, if
+        named) for which predicate(sa) holds, if given; returns that IkeSA."""
 
         def find():
             for sa in self.list_sas(ike):
                 if sa.state != state:
                     continue
-                if child is not None:
-                    c = sa.child(child)
-                    if c is None or c.state != child_state:
-                        continue
+                if child is not None and not any(
+                        c.name == child and c.state == child_state for c in sa.children):
+                    continue
                 if predicate is None or predicate(sa):
                     return sa
             return None

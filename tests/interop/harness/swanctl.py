@@ -363,19 +363,21 @@ class Pool:
         return {self.name: _vici_value(body)}
 
 
-def render_swanctl(conns=(), secrets=(), pools=(), keys=()) -> str:
-    """swanctl.conf text for the given objects; `keys` are private key file paths."""
+def render_swanctl(conns=(), secrets=(), pools=()) -> str:
+    """swanctl.conf text for the given objects.
+
+    Private keys are not named in swanctl.conf (its secrets.private* sections only give
+    passphrases): swanctl loads every key in the private/ directory next to the file.
+    """
     tree: dict = {}
     if conns:
         tree["connections"] = {}
         for c in conns:
             tree["connections"].update(c.settings())
-    if secrets or keys:
+    if secrets:
         tree["secrets"] = {}
         for i, s in enumerate(secrets, 1):
             tree["secrets"].update(s.settings(i))
-        for i, k in enumerate(keys, 1):
-            tree["secrets"][f"private-key{i}"] = {"file": str(Path(k).resolve())}
     if pools:
         tree["pools"] = {}
         for p in pools:
