@@ -176,8 +176,10 @@ def test_list_sas_parsed(lab):
     assert (rb.initiator, rb.spi_r, rb.remote_id) == (False, g.spi_r, IDS["a"])
     assert (rb.child().spi_in, rb.child().spi_out) == (c.spi_out, c.spi_in)
     # keylog: a's filelog has the IKE and ESP keys (level 4), b's has none
-    assert a.grep_log(r"Sk_ei secret") and a.grep_log(r"encryption initiator key")
-    assert not b.grep_log(r"Sk_ei secret")
+    sk_ei = a.logged_keys("Sk_ei secret")
+    assert [len(k) for k in sk_ei] == [36, 16]  # AES-GCM-256 key + salt, AES-128-CBC key
+    assert len(a.logged_keys("encryption initiator key")) == 2
+    assert not b.grep_log(r"Sk_ei secret") and not b.logged_keys()
     # and swanctl's text output agrees (command first, then --uri)
     out = a.swanctl("--list-sas", "--ike", "s2s").stdout
     assert f"{g.spi_i}_i* {g.spi_r}_r" in out and "TUNNEL-in-UDP" in out

@@ -29,7 +29,15 @@ from .scenarios import (
     psk_secret,
     swan_conn,
 )
-from .strongswan import ChildSA, CommandResult, Events, IkeSA, StrongSwan, charon_plugins
+from .strongswan import (
+    ChildSA,
+    CommandResult,
+    Events,
+    IkeSA,
+    StrongSwan,
+    charon_plugins,
+    logged_secrets,
+)
 from .swanctl import Auth, Child, Conn, Pool, Secret, render_settings, render_swanctl
 from .topology import PingResult, Topology
 from .util import HarnessError, Proc, WaitTimeout, missing_requirements, tool, wait_for
@@ -66,6 +74,7 @@ __all__ = [
     "WaitTimeout",
     "charon_plugins",
     "iked_s2s",
+    "logged_secrets",
     "missing_requirements",
     "module_available",
     "psk_secret",

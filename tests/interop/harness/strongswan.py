@@ -81,6 +81,33 @@ def _int(value) -> int | None:
         return None
 
 
+_DUMP_HEAD = re.compile(r"\[(?:IKE|CHD|ENC|CFG)\] (?:<[^>]*> )?(\S.*?) => (\d+) bytes @ 0x[0-9a-f]+$")
+_DUMP_LINE = re.compile(r"\[(?:IKE|CHD|ENC|CFG)\] (?:<[^>]*> )?\s*\d+: ((?:[0-9A-F]{2} )+)")
+
+
+def logged_secrets(text: str) -> list[tuple[str, bytes]]:
+    """(label, bytes) for every hex dump in a charon log, in order: with keylog (level
+    4) these are "shared Diffie Hellman secret", "SKEYSEED", "Sk_d secret", "Sk_ei
+    secret", ..., "encryption initiator key", "integrity responder key" ..."""
+    out: list[tuple[str, bytes]] = []
+    label, want, data = None, 0, b""
+    for line in text.splitlines():
+        m = _DUMP_HEAD.search(line)
+        if m:
+            label, want, data = m.group(1), int(m.group(2)), b""
+            if want == 0:
+                out.append((label, b""))
+                label = None
+            continue
+        m = _DUMP_LINE.search(line) if label else None
+        if m:
+            data += bytes.fromhex(m.group(1))
+            if len(data) >= want:
+                out.append((label, data[:want]))
+                label = None
+    return out
+
+
 @dataclass
 class ChildSA:
     """One CHILD_SA from list-sas. SPIs are the hex strings charon prints (8 digits)."""
@@ -428,6 +455,11 @@ class StrongSwan:
 
     def grep_log(self, pattern: str) -> list[str]:
         return grep(self.log_path, pattern)
+
+    def logged_keys(self, label: str | None = None) -> list[bytes]:
+        """Key material charon logged (needs keylog=True), oldest first; with `label`
+        (e.g. "Sk_ei secret", "encryption initiator key") only those dumps."""
+        return [data for lbl, data in logged_secrets(self.log()) if label in (None, lbl)]
 
     def wait_for_log(self, pattern: str, timeout: float = 10.0) -> re.Match:
         rx = re.compile(pattern, re.MULTILINE)
