@@ -223,7 +223,9 @@ def _sd_notify(state: str) -> None:
 def setup_logging(verbose: int) -> None:
     """iked's levels: quiet by default, -v for SA events, -vv for protocol detail."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("pyiked").setLevel(level)  # libraries (pyroute2) stay at WARNING
 
 
 def run(args, config, warnings=()) -> int:
