@@ -11,7 +11,7 @@ PY=${PYTHON:-python3}
 if [ "$(id -u)" = 0 ]; then
     bash scripts/install-debian-deps.sh
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
+"$PY" -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e ".[test]"
 "$PY" setup.py -q build_ext --inplace
 
 echo "== compiled run"
