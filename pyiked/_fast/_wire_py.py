@@ -83,7 +83,7 @@ _MAX_CP_ATTRIBUTES = MAX_CP_ATTRIBUTES
 
 
 class _Record:
-    """Value equality over `_fields` and a readable repr (no secrets: see _wire_repr)."""
+    """Value equality over `_fields` and a readable repr (no secrets: see wireutil)."""
 
     __slots__ = ()
     _fields = ()
