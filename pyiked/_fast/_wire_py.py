@@ -35,11 +35,9 @@ from ..core.iana import (
     NotifyType,
     PayloadType,
     ProtocolId,
-    TransformType,
     TSType,
 )
-from . import notifydata
-from . import wireutil
+from . import notifydata, wireutil
 
 # Payload type numbers as plain module ints: C ints once compiled (see the .pxd).
 _SA = 33
@@ -528,7 +526,8 @@ def _chain(data, off, end, np, outer):
         nxt = p[off]
         plen = (p[off + 2] << 8) | p[off + 3]
         if plen < 4 or plen > end - off:
-            raise InvalidSyntax(f"payload {np} Payload Length {plen}, {end - off} octets left", off + 2)
+            raise InvalidSyntax(
+                f"payload {np} Payload Length {plen}, {end - off} octets left", off + 2)
         pend = off + plen
         # §3.2: the critical bit of a type we understand is ignored.
         if np == _N:
@@ -795,7 +794,8 @@ def _d_delete(data, off, end):
     if bad:
         raise InvalidSyntax(f"Delete of protocol {protocol_id} with SPI Size {spi_size}", off + 5)
     if end - off - 8 != spi_size * count:
-        raise InvalidSyntax(f"Delete payload does not hold {count} SPIs of {spi_size} octets", off + 6)
+        raise InvalidSyntax(
+            f"Delete payload does not hold {count} SPIs of {spi_size} octets", off + 6)
     spis = []
     s = off + 8
     for i in range(count):

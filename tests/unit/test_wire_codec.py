@@ -14,9 +14,9 @@ from pyiked.core.iana import (
     EncrId,
     IntegId,
     KeId,
-    NotifyType as NT,
     PrfId,
     ProtocolId,
+    NotifyType as NT,
     TransformType as TT,
 )
 from tests.unit.wire_data import chain_strategy, message_strategy, payload_strategies

@@ -22,7 +22,6 @@ from tests.unit.test_wire_codec import (
     VECTORS,
     chain,
     generic,
-    header,
     message,
     proposal,
     transform,
