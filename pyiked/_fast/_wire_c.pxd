@@ -132,7 +132,7 @@ cdef unsigned long long _u32(cbuf p, Py_ssize_t o)
                length=Py_ssize_t, m=Message, spi_i=bytes)
 cpdef Message decode(object data)
 
-cpdef list decode_payloads(object data, int first_payload_type)
+cpdef list decode_payloads(object data, object first_payload_type)
 
 @cython.locals(p=cbuf, count=Py_ssize_t, nxt=int, plen=Py_ssize_t, pend=Py_ssize_t,
                payloads=list)

@@ -1218,6 +1218,8 @@ def _put_ts(out, pos, p):
             ts = sel
             start_addr = ts.start_addr
             end_addr = ts.end_addr
+            if ts.ts_type != 7 and ts.ts_type != 8:
+                raise ValueError(f"TrafficSelector of TS type {ts.ts_type}: use RawSelector")
             size = 4 if ts.ts_type == 7 else 16
             if len(start_addr) != size or len(end_addr) != size:
                 raise ValueError(f"TS type {ts.ts_type} with addresses of the wrong size")

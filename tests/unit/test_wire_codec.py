@@ -241,6 +241,7 @@ def test_encode_rejects_what_the_wire_cannot_hold():
         [wire.Nonce(bytes(70000))],
         [wire.Delete(ProtocolId.ESP, [b"abc"])],
         [wire.TSi([wire.TrafficSelector(7, 0, 0, 65535, bytes(16), bytes(16))])],
+        [wire.TSr([wire.TrafficSelector(9, 0, 0, 65535, bytes(16), bytes(16))])],
     ]
     for payloads in bad:
         with pytest.raises((ValueError, OverflowError)):

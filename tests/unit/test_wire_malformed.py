@@ -251,6 +251,12 @@ def test_notify_delete_ts_cp_skf_errors():
     assert "more than 128 configuration attributes" in error(message(generic(0, many), 47)).reason
 
 
+def test_first_payload_type_out_of_range():
+    for first in (-1, 256, 1 << 70):
+        assert error(b"", wire.decode_payloads, first) == InvalidSyntax(
+            f"first payload type {first}", 0)
+
+
 def test_decode_accepts_bytes_like_input():
     raw = message(generic(0, bytes(16)), 40)
     assert wire.decode(bytearray(raw)) == wire.decode(memoryview(raw)) == wire.decode(raw)
