@@ -64,8 +64,8 @@ _RESPONSE = 0x20
 _CRITICAL = 0x80
 _ZERO_SPI = bytes(8)
 # True when this source runs as the compiled twin (setup.py builds it as `_wire_c`):
-# _put_bytes then copies with a C loop, as slice assignment costs a slice object and a
-# buffer export per call in compiled code.
+# _put_bytes then copies with a C loop (slice assignment costs a slice object and a
+# buffer export per call in compiled code) and encode writes into its result directly.
 _COMPILED = __name__.endswith("_c")
 
 # Limits against hostile input; far above anything a real peer sends.
@@ -918,23 +918,38 @@ def encode(message):
     """The message's octets: header (Next Payload, Length derived) and payload chain."""
     payloads = message.payloads
     size = _HEADER_LEN + _chain_size(payloads, True)
-    out = bytearray(size)
+    out = _buffer(size)
     _put_header(out, message, size)
     _put_chain(out, _HEADER_LEN, payloads)
-    return bytes(out)
+    return _result(out)
 
 
 def encode_payloads(payloads):
     """An inner payload chain (an SK body before encryption)."""
-    out = bytearray(_chain_size(payloads, False))
+    out = _buffer(_chain_size(payloads, False))
     _put_chain(out, 0, payloads)
-    return bytes(out)
+    return _result(out)
 
 
 def encode_header(message, length):
     """The 28-octet header with Next Payload from message.payloads[0] and this Length."""
-    out = bytearray(_HEADER_LEN)
+    out = _buffer(_HEADER_LEN)
     _put_header(out, message, length)
+    return _result(out)
+
+
+def _buffer(size):
+    """A zeroed output buffer (RESERVED fields stay zero). Compiled, it is the bytes object
+    returned: written through a pointer while nobody else holds it, which saves the
+    bytearray and the copy (an empty result is the shared b"", never written)."""
+    if _COMPILED:
+        return bytes(size)
+    return bytearray(size)
+
+
+def _result(out):
+    if _COMPILED:
+        return out
     return bytes(out)
 
 
