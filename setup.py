@@ -21,7 +21,7 @@ from setuptools.command.build_ext import build_ext
 HERE = Path(__file__).parent
 FAST = Path("pyiked") / "_fast"
 STAGE = Path("build") / "cython"
-MODULES = ("wire", "dispatch", "prf", "sk", "esp")
+MODULES = ("wire", "dispatch", "prf", "sk", "esp", "udp")
 
 DIRECTIVES = {
     "language_level": 3,

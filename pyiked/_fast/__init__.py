@@ -14,7 +14,7 @@ PYIKED_NO_EXTENSIONS is not set, else the pure twin.
 import importlib
 import os
 
-MODULES = ("wire", "dispatch", "prf", "sk", "esp")
+MODULES = ("wire", "dispatch", "prf", "sk", "esp", "udp")
 
 NO_EXTENSIONS = bool(os.environ.get("PYIKED_NO_EXTENSIONS"))
 
