@@ -12,6 +12,7 @@ cdef tuple _KEEPALIVE, _SHORT, _LENGTH, _VERSION, _ZERO_SPI
 cdef Py_ssize_t _COOKIE_MAC_LEN, _COOKIE_LEN
 cdef int _PT_NOTIFY, _PT_NONCE, _COOKIE_TYPE
 cdef bytes _COOKIE_REPLY_HEAD, _COOKIE_NOTIFY_HEAD
+cdef dict _KEYED
 
 @cython.locals(p=cbuf, n=Py_ssize_t)
 cpdef tuple classify(object datagram, int local_port)
@@ -27,3 +28,5 @@ cdef unsigned long long _u32(cbuf p, Py_ssize_t o)
                nonce_end=Py_ssize_t, v=int, message=bytes, key=bytes, mac=bytes)
 cpdef object cookie_gate(object datagram, Py_ssize_t off, bytes ip, int version, bytes secret,
                          int prev_version, bytes prev_secret)
+
+cdef bytes _mac(bytes key, bytes message)

@@ -154,11 +154,25 @@ def cookie_gate(datagram, off, ip, version, secret, prev_version, prev_secret):
         v = p[cookie_at]
         key = secret if v == version else prev_secret if v == prev_version else b""
         if key:
-            mac = blake2s(message, key=key, digest_size=_COOKIE_MAC_LEN).digest()
+            mac = _mac(key, message)
             if compare_digest(mac, p[cookie_at + 1:cookie_end]):
                 return None
-    mac = blake2s(message, key=secret, digest_size=_COOKIE_MAC_LEN).digest()
+    mac = _mac(secret, message)
     return p[off:off + 8] + _COOKIE_REPLY_HEAD + _COOKIE_NOTIFY_HEAD + bytes((version,)) + mac
+
+
+_KEYED = {}  # secret -> BLAKE2s state keyed with it (copied per cookie: no key setup)
+
+
+def _mac(key, message):
+    state = _KEYED.get(key)
+    if state is None:
+        if len(_KEYED) >= 4:  # the current and the previous secret are all that is in use
+            _KEYED.clear()
+        state = _KEYED[key] = blake2s(key=key, digest_size=_COOKIE_MAC_LEN)
+    state = state.copy()
+    state.update(message)
+    return state.digest()
 
 
 def _u32(p, o):

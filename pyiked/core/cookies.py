@@ -33,7 +33,7 @@ HOLD = 10.0  # seconds of a demand window (hysteresis)
 
 class Cookies:
     __slots__ = ("random", "threshold", "version", "secret", "prev_version", "prev_secret",
-                 "rotate_at", "on", "window_end", "demand", "last_demand", "engaged")
+                 "rotate_at", "on", "window_end", "demand", "last_demand", "engaged", "current")
 
     def __init__(self, random, threshold: int):
         self.random = random
@@ -42,42 +42,46 @@ class Cookies:
         self.secret = random(SECRET_LEN)
         self.prev_version = -1  # none yet: no version octet matches
         self.prev_secret = b""
-        self.rotate_at = None
+        self.rotate_at = 0.0  # set with the first cookie
         self.on = threshold <= 0
-        self.window_end = None
-        self.demand = 0  # requests without a valid cookie in the current window
+        self.window_end = 0.0
+        self.demand = 0  # requests without a valid cookie in the current window (Guard counts)
         self.last_demand = 0
         self.engaged = 0  # how often the mode went on (stats, tests)
+        self.current = (self.version, self.secret, self.prev_version, self.prev_secret)
 
     def secrets(self, now: float):
         """(version, secret, previous version, previous secret), rotating when due."""
-        if self.rotate_at is None:
+        if not self.rotate_at:
             self.rotate_at = now + SECRET_LIFETIME
         elif now >= self.rotate_at:
             self.rotate(now)
-        return self.version, self.secret, self.prev_version, self.prev_secret
+        return self.current
 
     def rotate(self, now: float) -> None:
         self.prev_version, self.prev_secret = self.version, self.secret
         self.version = (self.version + 1) & 0xFF
         self.secret = self.random(SECRET_LEN)
         self.rotate_at = now + SECRET_LIFETIME
+        self.current = (self.version, self.secret, self.prev_version, self.prev_secret)
         log.debug("cookie secret rotated (version %d)", self.version)
 
     def required(self, now: float, half_open: int) -> bool:
         """Whether every IKE_SA_INIT needs a cookie now (global mode)."""
-        if self.threshold <= 0:
-            return True
         if self.on:
-            if now >= self.window_end:
-                # the window just ended; if a whole one passed since, no request came at all
-                self.last_demand = self.demand if now < self.window_end + HOLD else 0
-                self.demand = 0
-                self.window_end = now + HOLD
-                low = self.threshold / 2
-                if half_open < low and self.last_demand < low:
-                    self.on = False
-                    log.info("cookie mode off (%d half-open)", half_open)
+            if now < self.window_end or self.threshold <= 0:
+                return True
+            # the window just ended; if a whole one passed since, no request came at all
+            self.last_demand = self.demand if now < self.window_end + HOLD else 0
+            self.demand = 0
+            self.window_end = now + HOLD
+            low = self.threshold / 2
+            if half_open < low and self.last_demand < low:
+                self.on = False
+                log.info("cookie mode off (%d half-open)", half_open)
+            else:
+                log.info("cookie mode: %d requests without a cookie in %.0f s, %d half-open",
+                         self.last_demand, HOLD, half_open)
             return self.on
         if half_open >= self.threshold:
             self.on = True
@@ -86,7 +90,3 @@ class Cookies:
             self.window_end = now + HOLD
             log.warning("cookie mode on: %d half-open IKE SAs (threshold %d)", half_open, self.threshold)
         return self.on
-
-    def asked(self) -> None:
-        """A request came without a valid cookie (we answered with one)."""
-        self.demand += 1

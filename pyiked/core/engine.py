@@ -221,14 +221,14 @@ class Engine:
         # dispatch knows the standard ports; ours may differ (`-p`, the demo)
         info = dispatch.classify(data, IKE_PORT if local_addr[1] == self.ike_port else NAT_T_PORT)
         kind = info[0]
-        if kind == dispatch.ESP:
-            if self.on_esp is not None:
-                self.on_esp(data, local_addr, remote_addr)
-            return
-        if kind != dispatch.IKE:
+        if kind != _KIND_IKE:
+            if kind == _KIND_ESP:
+                if self.on_esp is not None:
+                    self.on_esp(data, local_addr, remote_addr)
+                return
             self.stats["dropped_" + dispatch.KIND_NAMES.get(kind, "junk")] += 1
             return
-        if info[4] == ExchangeType.IKE_SA_INIT:
+        if info[4] == _IKE_SA_INIT:
             # §2.6: cookies and half-open limits on the raw bytes, before any object
             if not info[5] & 0x20 and info[3] == _ZERO_SPI and \
                     not self.guard.admit_init(data, info[1], local_addr, remote_addr, now):
@@ -517,6 +517,8 @@ class Engine:
 
 
 _ZERO_SPI = b"\0" * 8
+_KIND_IKE, _KIND_ESP = dispatch.IKE, dispatch.ESP
+_IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
 
 
 def _single_host(network, what) -> str:

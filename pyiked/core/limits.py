@@ -98,20 +98,24 @@ class Guard:
             self.stats["init_dropped_halfopen_limit"] += 1
             return False
         cookies = self.cookies
-        if not cookies.required(now, self.half_open) and from_ip < self.cookie_threshold_ip:
+        if not (cookies.on and now < cookies.window_end) and not cookies.required(now, self.half_open) \
+                and from_ip < self.cookie_threshold_ip:
             return True
-        version, secret, prev_version, prev_secret = cookies.secrets(now)
+        if now < cookies.rotate_at:
+            version, secret, prev_version, prev_secret = cookies.current
+        else:
+            version, secret, prev_version, prev_secret = cookies.secrets(now)
         answer = dispatch.cookie_gate(data, offset, ip.encode(), version, secret, prev_version, prev_secret)
         if answer is None:
             self.stats["cookie_accepted"] += 1
             return True
         if answer:
-            cookies.asked()
+            cookies.demand += 1  # a request without a valid cookie: the mode's evidence
             self.stats["cookie_sent"] += 1
             engine = self.engine
             if local_addr[1] != engine.ike_port:
                 answer = NON_ESP_MARKER + answer
-            engine.send(answer, local_addr, remote_addr)
+            engine._out.append((answer, local_addr, remote_addr))
         else:
             self.stats["init_dropped_malformed"] += 1
         return False

@@ -74,6 +74,21 @@ class Daemon:
             return
         ep.send(data, local_addr[0], remote_addr)
 
+    def send_datagrams(self, items) -> None:
+        """The engine's output, one batch per socket (one sendmmsg when compiled)."""
+        if len(items) == 1:
+            self.send_datagram(*items[0])
+            return
+        batches: dict = {}
+        for data, local, remote in items:
+            batches.setdefault((6 if ":" in remote[0] else 4, local[1]), []).append((data, local[0], remote))
+        for key, batch in batches.items():
+            ep = self.endpoints.get(key)
+            if ep is None:
+                log.warning("no socket for IPv%d port %d", *key)
+                continue
+            ep.send_many(batch)
+
     def _readable(self, ep: UdpEndpoint) -> None:
         now = self.now()
         for data, local, remote in ep.receive_batch():
@@ -82,15 +97,13 @@ class Daemon:
 
     def pump(self) -> None:
         engine = self.engine
-        for data, local, remote in engine.datagrams_to_send():
-            self.send_datagram(data, local, remote)
+        self.send_datagrams(engine.datagrams_to_send())
         while (event := engine.next_event()) is not None:
             self._handle_event(event)
         for notice in self.backend.notices():
             engine.kernel_notice(notice, self.now())
         if engine._out:
-            for data, local, remote in engine.datagrams_to_send():
-                self.send_datagram(data, local, remote)
+            self.send_datagrams(engine.datagrams_to_send())
         self._arm_timer()
 
     def _handle_event(self, event) -> None:

@@ -7,10 +7,10 @@ wildcard-bound socket gives both through IP_PKTINFO / IPV6_PKTINFO ancillary dat
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import socket
-import struct
+
+from pyiked._fast import udp
 
 log = logging.getLogger("pyiked.daemon")
 
@@ -41,49 +41,28 @@ class UdpEndpoint:
         self.sock.bind((address, port))
         self.port = self.sock.getsockname()[1]
         self.sock.setblocking(False)
-        self._cmsg_space = socket.CMSG_SPACE(64)
+        # one recvmmsg/sendmmsg per batch when compiled (pyiked._fast.udp): a flood of
+        # spoofed requests answered with cookies costs few system calls per datagram
+        self._receiver = udp.Receiver(self.sock, BATCH, RECV_BUFFER, self.port)
 
     def fileno(self) -> int:
         return self.sock.fileno()
 
     def receive_batch(self):
         """Up to BATCH (data, local_addr, remote_addr) without blocking."""
-        out = []
-        for _ in range(BATCH):
-            try:
-                data, ancdata, _flags, remote = self.sock.recvmsg(RECV_BUFFER, self._cmsg_space)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError as exc:  # e.g. ICMP port unreachable reported on the socket
-                log.debug("receive on port %d: %s", self.port, exc)
-                continue
-            local_ip = self._local_ip(ancdata)
-            out.append((data, (local_ip, self.port), (_plain_ip(remote[0]), remote[1])))
-        return out
-
-    def _local_ip(self, ancdata) -> str:
-        for level, ctype, cdata in ancdata:
-            if level == socket.IPPROTO_IP and ctype == IP_PKTINFO and len(cdata) >= 12:
-                return socket.inet_ntop(socket.AF_INET, cdata[8:12])
-            if level == socket.IPPROTO_IPV6 and ctype == IPV6_PKTINFO and len(cdata) >= 16:
-                return _plain_ip(socket.inet_ntop(socket.AF_INET6, cdata[:16]))
-        return self.sock.getsockname()[0]
+        return self._receiver.recv()
 
     def send(self, data: bytes, local_ip: str, remote_addr) -> None:
-        try:
-            if self.family == socket.AF_INET6:
-                info = struct.pack("16sI", ipaddress.IPv6Address(local_ip).packed, 0)
-                anc = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, info)]
-            else:
-                info = struct.pack("I4s4s", 0, ipaddress.IPv4Address(local_ip).packed, b"\0" * 4)
-                anc = [(socket.IPPROTO_IP, IP_PKTINFO, info)]
-            if local_ip in ("0.0.0.0", "::"):
-                anc = []
-            self.sock.sendmsg([data], anc, 0, remote_addr)
-        except OSError as exc:
-            # a full buffer or an unreachable peer must not stop the daemon; the engine
-            # retransmits what matters
-            log.debug("send to %s from %s: %s", remote_addr, local_ip, exc)
+        # a full buffer or an unreachable peer must not stop the daemon; the engine
+        # retransmits what matters
+        if not udp.send_batch(self.sock, [(data, local_ip, remote_addr)]):
+            log.debug("send to %s from %s failed", remote_addr, local_ip)
+
+    def send_many(self, items) -> None:
+        """Send [(data, local_ip, remote_addr)] at once (what one engine pump produced)."""
+        sent = udp.send_batch(self.sock, items)
+        if sent < len(items):
+            log.debug("port %d: %d of %d datagrams not sent", self.port, len(items) - sent, len(items))
 
     def close(self) -> None:
         self.sock.close()
