@@ -23,10 +23,8 @@ in-process part runs.
 
 from __future__ import annotations
 
-import cProfile
 import json
 import os
-import pstats
 import sys
 import time
 from pathlib import Path

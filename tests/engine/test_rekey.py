@@ -10,7 +10,13 @@ import pytest
 from pyiked.config.model import Config, ProposalSpec
 from pyiked.config.store import PolicyStore
 from pyiked.core import keys
-from pyiked.core.events import ChildSAInstall, ChildSARemove, HandshakeFailed, IkeSADown, IkeSARekeyed
+from pyiked.core.events import (
+    ChildSAInstall,
+    ChildSARemove,
+    HandshakeFailed,
+    IkeSADown,
+    IkeSARekeyed,
+)
 from pyiked.core.iana import EncrId, EsnId, ExchangeType, KeId, PrfId, ProtocolId
 from pyiked.core.ike_sa import State
 from pyiked.core.ts import TS
@@ -18,9 +24,9 @@ from pyiked.core.ts import TS
 from .invariants import assert_consistent
 from .simnet import A_IP, B_IP, pair
 
-ESP_PFS = lambda *groups: ProposalSpec(ProtocolId.ESP, ((EncrId.AES_GCM_16, 256),), ke=groups,  # noqa: E731
+ESP_PFS = lambda *groups: ProposalSpec(ProtocolId.ESP, ((EncrId.AES_GCM_16, 256),), ke=groups,
                                        esn=(EsnId.NO_ESN,))
-IKE = lambda *groups: ProposalSpec(ProtocolId.IKE, ((EncrId.AES_GCM_16, 256),), (PrfId.HMAC_SHA2_256,),  # noqa: E731
+IKE = lambda *groups: ProposalSpec(ProtocolId.IKE, ((EncrId.AES_GCM_16, 256),), (PrfId.HMAC_SHA2_256,),
                                    (), groups)
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyiked._fast import dispatch, wire
+from pyiked._fast import wire
 from pyiked.core.iana import NotifyType
 from tests.helpers import both_impls, fast_impls
 from tests.unit.wire_data import CAPTURES, ike_messages
