@@ -15,6 +15,11 @@ from libc.stdint cimport uint8_t, uint16_t, uint32_t
 
 import socket as _socket
 
+try:  # the cookie check on raw bytes (the compiled one, as this module is)
+    from pyiked._fast._dispatch_c import cookie_gate as _cookie_gate
+except ImportError:
+    from pyiked._fast._dispatch_py import cookie_gate as _cookie_gate
+
 cdef extern from "<sys/uio.h>":
     struct iovec:
         void *iov_base
@@ -98,6 +103,8 @@ cdef class Receiver:
     cdef readonly Py_ssize_t bufsize
     cdef readonly object port
     cdef public long truncated
+    cdef public long answered
+    cdef public long junk
     cdef char *buffers
     cdef char *controls
     cdef mmsghdr *msgs
@@ -115,6 +122,8 @@ cdef class Receiver:
         self.batch = batch
         self.bufsize = bufsize
         self.truncated = 0
+        self.answered = 0
+        self.junk = 0
         self._local = {}
         self.buffers = <char *>malloc(<size_t>batch * bufsize)
         self.controls = <char *>malloc(<size_t>batch * CONTROL_LEN)
@@ -144,10 +153,17 @@ cdef class Receiver:
             self.msgs[i].msg_hdr.msg_control = self.controls + i * CONTROL_LEN
             self.msgs[i].msg_hdr.msg_controllen = CONTROL_LEN
 
-    def recv(self):
-        cdef int n, i
+    def recv(self, gate=None):
+        cdef int n, i, off
         cdef list out = []
+        cdef list replies = []
         cdef msghdr *hdr
+        cdef const unsigned char *p
+        cdef unsigned int length
+        cdef int version = 0, prev_version = 0, ike_port = 0
+        cdef bytes secret = b"", prev_secret = b"", data
+        if gate is not None:
+            version, secret, prev_version, prev_secret, ike_port = gate
         self._arm()
         with nogil:
             n = recvmmsg(self.fd, self.msgs, self.batch, MSG_DONTWAIT, NULL)
@@ -161,8 +177,26 @@ cdef class Receiver:
             remote = _address(<const sockaddr_storage *>hdr.msg_name)
             if remote is None:
                 continue
-            out.append((PyBytes_FromStringAndSize(<char *>self.iovs[i].iov_base, self.msgs[i].msg_len),
-                        self._local_ip(hdr), remote))
+            p = <const unsigned char *>self.iovs[i].iov_base
+            length = self.msgs[i].msg_len
+            data = PyBytes_FromStringAndSize(<char *>p, length)
+            local = self._local_ip(hdr)
+            if gate is not None:
+                off = _init_request(p, length, self.port == ike_port)
+                if off >= 0:
+                    answer = _cookie_gate(data, off, remote[0].encode("ascii"), version, secret,
+                                          prev_version, prev_secret)
+                    if answer is not None:
+                        if answer:
+                            self.answered += 1
+                            replies.append((b"\0\0\0\0" + answer if off else answer,
+                                            local[0] if type(local) is tuple else local, remote))
+                        else:
+                            self.junk += 1
+                        continue
+            out.append((data, local, remote))
+        if replies:
+            send_batch(self.sock, replies)
         return out
 
     cdef object _local_ip(self, msghdr *hdr):
@@ -192,6 +226,23 @@ cdef class Receiver:
             if len(self._local) < CACHE_MAX:
                 self._local[key] = local
         return local
+
+
+cdef int _init_request(const unsigned char *p, unsigned int n, bint ike_port):
+    """Offset of an IKE_SA_INIT request with SPIr zero (the cookie gate's business) in the
+    datagram, or -1 (RFC 3948 §2.2: behind the non-ESP marker off the IKE port)."""
+    cdef int off = 0
+    cdef int k
+    if not ike_port:
+        if n < 4 or p[0] or p[1] or p[2] or p[3]:
+            return -1
+        off = 4
+    if n < <unsigned int>(off + 28) or p[off + 18] != 34 or p[off + 19] & 0x20:
+        return -1
+    for k in range(8):
+        if p[off + 8 + k]:
+            return -1
+    return off
 
 
 cdef object _address(const sockaddr_storage *sa):

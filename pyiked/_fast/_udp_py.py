@@ -4,7 +4,12 @@ source address out (IP_PKTINFO / IPV6_PKTINFO on a wildcard-bound socket).
     rx = Receiver(sock, batch=64, bufsize=65535, port=None)
     rx.recv() -> [(data, local_ip, (remote_ip, remote_port)), ...]   # up to `batch`
                  (with port given, local_ip is the tuple (local_ip, port) instead)
+    rx.recv(gate) -> the same, but IKE_SA_INIT requests without a valid cookie are answered
+                 here and left out: gate = (version, secret, prev_version, prev_secret,
+                 ike_port) of dispatch.cookie_gate, given while every request needs a
+                 cookie (RFC 7296 §2.6); the flood never reaches the engine
     rx.truncated                       # datagrams dropped for not fitting in bufsize
+    rx.answered, rx.junk               # gated requests answered with a COOKIE / dropped
     send_batch(sock, [(data, local_ip, (remote_ip, remote_port)), ...]) -> sent
 
 The socket is non-blocking, bound, and has IP_PKTINFO (IPv4) or IPV6_RECVPKTINFO (IPv6)
@@ -22,6 +27,8 @@ spoofed IKE_SA_INIT requests cheap (bench/flood.py).
 import ipaddress
 import socket
 import struct
+
+from pyiked._fast._dispatch_py import cookie_gate as _cookie_gate
 
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
@@ -42,11 +49,14 @@ class Receiver:
         self.bufsize = bufsize
         self.family = sock.family
         self.truncated = 0
+        self.answered = 0
+        self.junk = 0
         self._space = socket.CMSG_SPACE(64)
         self._local = {}  # pktinfo bytes -> local address text
 
-    def recv(self):
+    def recv(self, gate=None):
         out = []
+        replies = []
         sock = self.sock
         for _ in range(self.batch):
             try:
@@ -58,7 +68,24 @@ class Receiver:
             if flags & socket.MSG_TRUNC:
                 self.truncated += 1
                 continue
-            out.append((data, self._local_ip(ancdata), (_plain(remote[0]), remote[1])))
+            local, remote = self._local_ip(ancdata), (_plain(remote[0]), remote[1])
+            if gate is not None:
+                version, secret, prev_version, prev_secret, ike_port = gate
+                off = _init_request(data, self.port == ike_port)
+                if off >= 0:
+                    answer = _cookie_gate(data, off, remote[0].encode("ascii"), version, secret,
+                                          prev_version, prev_secret)
+                    if answer is not None:
+                        if answer:
+                            self.answered += 1
+                            replies.append((b"\0\0\0\0" + answer if off else answer,
+                                            local[0] if type(local) is tuple else local, remote))
+                        else:
+                            self.junk += 1
+                        continue
+            out.append((data, local, remote))
+        if replies:
+            send_batch(sock, replies)
         return out
 
     def _local_ip(self, ancdata):
@@ -79,6 +106,18 @@ class Receiver:
             return local
         local = self.sock.getsockname()[0]
         return local if self.port is None else (local, self.port)
+
+
+def _init_request(p, ike_port):
+    """Offset of an IKE_SA_INIT request with SPIr zero in the datagram, or -1."""
+    off = 0
+    if not ike_port:
+        if len(p) < 4 or p[:4] != b"\0\0\0\0":
+            return -1
+        off = 4
+    if len(p) < off + 28 or p[off + 18] != 34 or p[off + 19] & 0x20 or any(p[off + 8:off + 16]):
+        return -1
+    return off
 
 
 _ANCILLARY = {}  # (family, local address) -> sendmsg ancillary data

@@ -124,6 +124,25 @@ class Guard:
     def cookie_mode(self) -> bool:
         return self.cookies.on
 
+    # -- the I/O layer's share of the cookie path ------------------------------------------
+
+    def fast_gate(self, now: float):
+        """While every IKE_SA_INIT needs a cookie (cookie mode), the parameters with which
+        the socket layer (pyiked._fast.udp.Receiver.recv) answers requests without a valid
+        cookie itself, so that a flood never reaches the engine; else None. Requests it
+        lets through come to admit_init as usual."""
+        if not self.cookies.required(now, self.half_open):
+            return None
+        return self.cookies.secrets(now) + (self.engine.ike_port,)
+
+    def fast_gated(self, answered: int, junk: int) -> None:
+        """What the socket layer did with a batch under fast_gate()."""
+        if answered:
+            self.cookies.demand += answered
+            self.stats["cookie_sent"] += answered
+        if junk:
+            self.stats["init_dropped_malformed"] += junk
+
     # -- unknown IKE SPIs ----------------------------------------------------------------------
 
     def unknown_spi(self, data: bytes, offset: int, local_addr, remote_addr, now: float) -> None:

@@ -91,7 +91,7 @@ class Daemon:
 
     def _readable(self, ep: UdpEndpoint) -> None:
         now = self.now()
-        for data, local, remote in ep.receive_batch():
+        for data, local, remote in ep.receive_batch(self.engine.guard, now):
             self.engine.receive_datagram(data, local, remote, now)
         self.pump()
 

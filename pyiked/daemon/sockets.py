@@ -17,6 +17,7 @@ log = logging.getLogger("pyiked.daemon")
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 IPV6_RECVPKTINFO = getattr(socket, "IPV6_RECVPKTINFO", 49)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 RECV_BUFFER = 65535
 BATCH = 64  # datagrams read per wake-up, so one busy socket cannot starve the rest
 
@@ -29,10 +30,13 @@ class UdpEndpoint:
         self.port = port
         self.sock = socket.socket(family, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        try:  # as root, past net.core.rmem_max: a flood's bursts must not crowd out peers
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
         except OSError:
-            pass
+            try:
+                self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            except OSError:
+                pass
         if family == socket.AF_INET6:
             self.sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
             self.sock.setsockopt(socket.IPPROTO_IPV6, IPV6_RECVPKTINFO, 1)
@@ -48,9 +52,21 @@ class UdpEndpoint:
     def fileno(self) -> int:
         return self.sock.fileno()
 
-    def receive_batch(self):
-        """Up to BATCH (data, local_addr, remote_addr) without blocking."""
-        return self._receiver.recv()
+    def receive_batch(self, guard=None, now: float = 0.0):
+        """Up to BATCH (data, local_addr, remote_addr) without blocking.
+
+        With the engine's guard (core/limits.py) in cookie mode, IKE_SA_INIT requests
+        without a valid cookie are answered by the receiver itself (RFC 7296 §2.6) and not
+        returned: a spoofed flood costs a system call share and a MAC per datagram.
+        """
+        rx = self._receiver
+        gate = guard.fast_gate(now) if guard is not None else None
+        if gate is None:
+            return rx.recv()
+        answered, junk = rx.answered, rx.junk
+        out = rx.recv(gate)
+        guard.fast_gated(rx.answered - answered, rx.junk - junk)
+        return out
 
     def send(self, data: bytes, local_ip: str, remote_addr) -> None:
         # a full buffer or an unreachable peer must not stop the daemon; the engine

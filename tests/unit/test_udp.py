@@ -157,3 +157,54 @@ def test_twins_agree():
         got = module.Receiver(rx, batch=7).recv()
         results.append([(d, loc, rem[1] == tx.getsockname()[1]) for d, loc, rem in got])
     assert results[0] == results[1] and len(results[0]) == 7
+
+
+GATE = (7, b"S" * 32, 6, b"P" * 32, 500)
+
+
+def _init_request():
+    from tests.engine.floodkit import template
+
+    return template()
+
+
+def test_gated_receive_answers_cookieless_requests(udp):
+    from tests.engine.floodkit import cookie_of, with_cookie
+
+    rx = wildcard()
+    port = rx.getsockname()[1]
+    tx = plain("127.0.0.1")
+    request = _init_request()
+    junk = request[:28] + b"\0" * 4  # an IKE_SA_INIT request header without a nonce
+    junk = junk[:24] + (32).to_bytes(4, "big") + junk[28:]
+    for data in (request, b"not ike at all", junk):
+        tx.sendto(data, ("127.0.0.1", port))
+    r = udp.Receiver(rx, batch=8, port=500)
+    got = r.recv(GATE)
+    assert [d for d, _, _ in got] == [b"not ike at all"]  # the rest never reaches the engine
+    assert (r.answered, r.junk) == (1, 1)
+    ((reply, _),) = drain(tx)
+    cookie = cookie_of(reply)
+    assert cookie is not None and cookie[0] == 7 and reply[:8] == request[:8]
+    # with the cookie it passes, to be processed as usual
+    tx.sendto(with_cookie(request, cookie), ("127.0.0.1", port))
+    ((data, local, remote),) = r.recv(GATE)
+    assert data == with_cookie(request, cookie) and local == ("127.0.0.1", 500)
+    # no gate: everything passes
+    tx.sendto(request, ("127.0.0.1", port))
+    assert [d for d, _, _ in r.recv()] == [request] and r.answered == 1
+
+
+def test_gated_receive_behind_the_non_esp_marker(udp):
+    from tests.engine.floodkit import cookie_of
+
+    rx = wildcard()
+    tx = plain("127.0.0.1")
+    request = _init_request()
+    tx.sendto(b"\0\0\0\0" + request, ("127.0.0.1", rx.getsockname()[1]))
+    tx.sendto(b"\x01\x02\x03\x04" + b"\0" * 20, ("127.0.0.1", rx.getsockname()[1]))  # ESP
+    r = udp.Receiver(rx, batch=8, port=4500)
+    got = r.recv(GATE)
+    assert len(got) == 1 and got[0][0][:4] == b"\x01\x02\x03\x04" and r.answered == 1
+    ((reply, _),) = drain(tx)
+    assert reply[:4] == b"\0\0\0\0" and cookie_of(reply[4:]) is not None
