@@ -33,6 +33,7 @@ from pyiked._fast._dispatch_py import cookie_gate as _cookie_gate
 IP_PKTINFO = getattr(socket, "IP_PKTINFO", 8)
 IPV6_PKTINFO = getattr(socket, "IPV6_PKTINFO", 50)
 _CACHE_MAX = 256  # local addresses: a host has few
+_MSG_TRUNC = int(socket.MSG_TRUNC)  # a plain int: IntFlag arithmetic per datagram is slow
 
 
 def _plain(ip):
@@ -65,7 +66,7 @@ class Receiver:
                 break
             except OSError:  # e.g. an ICMP error reported on the socket: next datagram
                 continue
-            if flags & socket.MSG_TRUNC:
+            if flags & _MSG_TRUNC:
                 self.truncated += 1
                 continue
             local, remote = self._local_ip(ancdata), (_plain(remote[0]), remote[1])
