@@ -100,10 +100,11 @@ class _Message:
 class Reassembler:
     """Fragments of the peer's requests and of its responses to us, one message each."""
 
-    __slots__ = ("_current",)
+    __slots__ = ("_current", "_done")
 
     def __init__(self):
         self._current: dict[bool, _Message] = {}
+        self._done: dict[bool, int] = {}  # the message ID completed last, per direction
 
     def __len__(self):
         return len(self._current)
@@ -122,6 +123,8 @@ class Reassembler:
         fragment is in, else None."""
         if total > MAX_FRAGMENTS:
             raise SilentDrop(f"fragment {number} of {total}: more than {MAX_FRAGMENTS} fragments")
+        if self._done.get(is_response) == msg_id:
+            return None  # a late duplicate of a message already put together
         message = self._current.get(is_response)
         if message is not None and (message.msg_id != msg_id or now - message.started > MAX_AGE):
             message = None  # another message, or one that took too long: start afresh
@@ -150,6 +153,7 @@ class Reassembler:
         if len(message.parts) < message.total:
             return None
         del self._current[is_response]
+        self._done[is_response] = msg_id
         return message.first_type, b"".join(message.parts[i] for i in range(1, message.total + 1))
 
     def discard(self, is_response: bool) -> None:

@@ -1,14 +1,11 @@
 """Real configurations: iked.conf(5)'s EXAMPLES written out by hand, the interop file,
-and etc/iked.conf. All parse; what the engine cannot honour yet is refused by the
-capability check with a clear message."""
+and etc/iked.conf. All parse, and the engine honours them (certificates and EAP included)."""
 
 import ipaddress
 import os
 from pathlib import Path
 
-import pytest
-
-from pyiked.config import ConfigError, check_capabilities, load_config, parse_config_text
+from pyiked.config import check_capabilities, load_config, parse_config_text
 from pyiked.config.loader import parse_text
 from pyiked.core.iana import EncrId, IDType, IntegId, KeId, PrfId
 

@@ -115,9 +115,10 @@ class Scheme:
     hash: HashAlgorithm
     salt_length: int = 0  # RSASSA-PSS only
 
-    def algorithm_identifier(self) -> bytes:
+    def algorithm_identifier(self, trailer: bool = False) -> bytes:
         """DER AlgorithmIdentifier as RFC 7427 Appendix A writes it (parameters NULL for
-        PKCS#1 v1.5, absent for ECDSA and EdDSA, explicit for RSASSA-PSS)."""
+        PKCS#1 v1.5, absent for ECDSA and EdDSA, explicit for RSASSA-PSS; `trailer` adds
+        PSS's DEFAULT trailer field as A.4.3 shows it)."""
         if self.kind == "rsa":
             return _tlv(_SEQ, _tlv(_OID, _OID_RSA_SHA[self.hash]) + _tlv(_NULL, b""))
         if self.kind == "ecdsa":
@@ -126,7 +127,8 @@ class Scheme:
             return _tlv(_SEQ, _tlv(_OID, _OID_ED25519))
         if self.kind == "ed448":
             return _tlv(_SEQ, _tlv(_OID, _OID_ED448))
-        return _tlv(_SEQ, _tlv(_OID, _OID_RSASSA_PSS) + _pss_params(self.hash, self.salt_length))
+        params = _pss_params(self.hash, self.salt_length, trailer)
+        return _tlv(_SEQ, _tlv(_OID, _OID_RSASSA_PSS) + params)
 
 
 def _pss_params(hash_id: HashAlgorithm, salt: int, trailer: bool = False) -> bytes:
@@ -162,7 +164,7 @@ def parse_algorithm_identifier(der: bytes) -> Scheme:
             return Scheme("rsa", hash_id)
     for hash_id, value in _OID_ECDSA_SHA.items():
         if oid == value:
-            if not null_or_absent:  # RFC 5758 §3.2: parameters absent
+            if params:  # RFC 5758 §3.2: the parameters MUST be absent
                 raise ValueError("ECDSA AlgorithmIdentifier with parameters")
             return Scheme("ecdsa", hash_id)
     if oid in (_OID_ED25519, _OID_ED448):
