@@ -24,13 +24,16 @@ log = logging.getLogger("pyiked.daemon")
 
 
 class Daemon:
-    def __init__(self, config, *, backend=None, ike_port=500, natt_port=4500, families=(4, 6),
-                 bind_address="", random=os.urandom, engine_options=None):
-        from pyiked.kernel.memory import MemoryBackend
+    def __init__(self, config, *, backend="memory", ike_port=500, natt_port=4500, families=(4, 6),
+                 bind_address="", random=os.urandom, engine_options=None, backend_options=None):
+        from pyiked.kernel import choose_backend
 
         self.config = config
         self.store = PolicyStore(config)
-        self.backend = backend or MemoryBackend()
+        self.endpoints: dict[tuple[int, int], UdpEndpoint] = {}
+        if backend is None or isinstance(backend, str):  # a name: "auto", "xfrm", ...
+            backend = choose_backend(backend, send=self.send_datagram, **(backend_options or {}))
+        self.backend = backend
         self.engine = Engine(
             self.store,
             random=random,
@@ -40,7 +43,6 @@ class Daemon:
             backend_supports_transport=self.backend.supports_transport,
             **{"force_udp_encap": self.backend.requires_udp_encap, **(engine_options or {})},
         )
-        self.endpoints: dict[tuple[int, int], UdpEndpoint] = {}
         for family in families:
             af = socket.AF_INET if family == 4 else socket.AF_INET6
             bind = bind_address if (family == 4) == (":" not in bind_address) else ""
@@ -53,12 +55,8 @@ class Daemon:
                         break
                     raise
                 self.endpoints[(family, port)] = ep
-                prepare = getattr(self.backend, "prepare_socket", None)
-                if prepare is not None:
-                    prepare(ep.sock, port == natt_port)
+                self.backend.prepare_socket(ep.sock, port == natt_port)
         self.engine.on_esp = getattr(self.backend, "handle_esp", None)
-        if hasattr(self.backend, "set_sender"):
-            self.backend.set_sender(self.send_datagram)
         self._loop = None
         self._timer = None
         self._stopped = None
@@ -110,7 +108,8 @@ class Daemon:
                 self.engine.child_install_failed(event.child_id, str(exc), self.now())
 
     def _arm_timer(self) -> None:
-        when = self.engine.get_timer()
+        times = [t for t in (self.engine.get_timer(), self.backend.get_timer()) if t is not None]
+        when = min(times) if times else None
         if self._timer is not None:
             if when is not None and self._timer.when() == when:
                 return
@@ -121,7 +120,9 @@ class Daemon:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.engine.handle_timer(self.now())
+        now = self.now()
+        self.engine.handle_timer(now)
+        self.backend.handle_timer(now)
         self.pump()
 
     # -- life cycle ----------------------------------------------------------------------
@@ -222,21 +223,21 @@ def _sd_notify(state: str) -> None:
 def setup_logging(verbose: int) -> None:
     """iked's levels: quiet by default, -v for SA events, -vv for protocol detail."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("pyiked").setLevel(level)  # libraries (pyroute2) stay at WARNING
 
 
 def run(args, config, warnings=()) -> int:
     """Entry point from `pyiked` (pyiked.daemon.cli, which already printed the warnings)."""
-    from pyiked.kernel import choose_backend
-
     setup_logging(args.verbose)
-    backend = choose_backend(getattr(args, "backend", None))
     options = {}
     if args.natt_enforce:
         options["force_udp_encap"] = True
     daemon = Daemon(
         config,
-        backend=backend,
+        backend=args.backend,
+        backend_options={} if args.backend != "xfrm" else {"decouple": not config.settings.couple},
         natt_port=args.udpencap_port or 4500,
         families=(4,) if args.no_ipv6 else (4, 6),
         engine_options={"natt": "off" if args.natt_disable else "auto", **options},

@@ -48,6 +48,9 @@ class KernelBackend(abc.ABC):
     def update(self, event: ChildSAUpdate) -> None:
         """Follow a NAT-mapping change of the peer (RFC 7296 §2.23)."""
 
+    def prepare_socket(self, sock, natt: bool) -> None:
+        """Called for every IKE socket the daemon opens (natt: the 4500 socket)."""
+
     def notices(self) -> list:
         """KernelExpire / KernelAcquire notices gathered since the last call."""
         return []

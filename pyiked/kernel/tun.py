@@ -25,6 +25,40 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 log = logging.getLogger("pyiked.kernel")
 
+class ThreadedIPRoute:
+    """pyroute2's IPRoute with every call run in one worker thread that owns it.
+
+    pyroute2 0.9's synchronous API drives its own asyncio loop, which cannot run inside
+    the daemon's running loop. Route and address changes are rare (one per flow), so a
+    blocking hand-off to a worker thread costs little.
+    """
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from pyroute2 import IPRoute
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="pyiked-rtnl")
+        self._ipr = self._pool.submit(IPRoute).result()
+
+    def _call(self, name, args, kwargs):
+        result = getattr(self._ipr, name)(*args, **kwargs)
+        # results that iterate lazily must be drained where the socket lives
+        return list(result) if hasattr(result, "__next__") else result
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            return self._pool.submit(self._call, name, args, kwargs).result()
+
+        return call
+
+    def close(self) -> None:
+        try:
+            self._pool.submit(self._ipr.close).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
 TUNSETIFF = 0x400454CA
 IFF_TUN = 0x0001
 IFF_NO_PI = 0x1000  # no 4-octet packet info: the version nibble tells IPv4 from IPv6

@@ -58,7 +58,7 @@ from pyiked.core.events import (
 from pyiked.core.iana import ProtocolId
 
 from .base import KernelBackend, KernelError
-from .tun import RouteTable, TunDevice, local_address_in
+from .tun import RouteTable, ThreadedIPRoute, TunDevice, local_address_in
 
 log = logging.getLogger("pyiked.kernel")
 
@@ -132,12 +132,10 @@ class UserspaceBackend(KernelBackend):
 
     def __init__(self, send, tun_name: str = "pyiked%d", mtu: int = 1400, route_table: int = 220,
                  route_priority: int = 220, batch: int = 64, clock=time.monotonic, ipr=None):
-        from pyroute2 import IPRoute
-
         self._send = send
         self._clock = clock
         self.batch = batch
-        self._ipr = ipr or IPRoute()
+        self._ipr = ipr or ThreadedIPRoute()
         self._own_ipr = ipr is None
         self.tun = TunDevice(tun_name, mtu, self._ipr)
         try:

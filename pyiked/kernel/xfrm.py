@@ -115,6 +115,12 @@ class XfrmSocket:
             self.sock.settimeout(REQUEST_TIMEOUT)
         self._seq = int.from_bytes(os.urandom(2), "big")
 
+    def prepare_socket(self, sock, natt: bool) -> None:
+        """IKE sockets bypass our policies; on 4500 the kernel takes ESP-in-UDP (RFC 3948)."""
+        bypass_policy(sock)
+        if natt:
+            set_udp_encap(sock)
+
     def fileno(self) -> int:
         return self.sock.fileno()
 
