@@ -15,6 +15,7 @@ import socket
 import sys
 
 from pyiked.config.store import PolicyStore
+from pyiked.core.certs import CertStore, CertStoreError
 from pyiked.core.engine import Engine
 from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate
 
@@ -57,6 +58,7 @@ class Daemon:
                 self.endpoints[(family, port)] = ep
                 self.backend.prepare_socket(ep.sock, port == natt_port)
         self.engine.on_esp = getattr(self.backend, "handle_esp", None)
+        self.iked_dir = None  # where certificates live, for reloads (run() sets it)
         self._loop = None
         self._timer = None
         self._stopped = None
@@ -158,7 +160,13 @@ class Daemon:
     def reload(self, config) -> None:
         self.config = config
         self.store = PolicyStore(config)
-        self.engine.reload(self.store)
+        certs = None
+        if self.iked_dir is not None:  # certificates, keys and CRLs are read again too
+            try:
+                certs = load_certs(config, self.iked_dir)
+            except CertStoreError as exc:
+                log.error("certificates not reloaded: %s", exc)
+        self.engine.reload(self.store, certs)
         log.info("configuration reloaded: %d policies", len(config.policies))
 
     async def shutdown(self, grace: float = 1.0) -> None:
@@ -228,12 +236,33 @@ def setup_logging(verbose: int) -> None:
     logging.getLogger("pyiked").setLevel(level)  # libraries (pyroute2) stay at WARNING
 
 
+def load_certs(config, iked_dir: str):
+    """The certificate store when a policy authenticates with certificates or EAP (whose
+    server side signs); None for a PSK-only configuration. CertStoreError for a private
+    key others may read, as iked refuses it."""
+    if all(p.auth.method == "psk" for p in config.policies):
+        return None
+    store = CertStore.load(iked_dir, partial_chain=config.settings.cert_partial_chain)
+    if not store.credentials:
+        log.warning("%s: no certificate with its private key (private/local.key): "
+                    "certificate and EAP policies cannot authenticate us", iked_dir)
+    if not store.has_cas:
+        log.warning("%s/ca holds no CA certificate: peers' certificates cannot be verified", iked_dir)
+    return store
+
+
 def run(args, config, warnings=()) -> int:
     """Entry point from `pyiked` (pyiked.daemon.cli, which already printed the warnings)."""
     setup_logging(args.verbose)
     options = {}
     if args.natt_enforce:
         options["force_udp_encap"] = True
+    iked_dir = getattr(args, "iked_dir", None) or "/etc/iked"
+    try:
+        options["certs"] = load_certs(config, iked_dir)
+    except CertStoreError as exc:
+        print(f"pyiked: {exc}", file=sys.stderr)
+        return 1
     daemon = Daemon(
         config,
         backend=args.backend,
@@ -242,6 +271,7 @@ def run(args, config, warnings=()) -> int:
         families=(4,) if args.no_ipv6 else (4, 6),
         engine_options={"natt": "off" if args.natt_disable else "auto", **options},
     )
+    daemon.iked_dir = iked_dir
 
     def reload_config():
         from pyiked.config import load_config
