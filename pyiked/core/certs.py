@@ -31,6 +31,7 @@ import hashlib
 import ipaddress
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 
 from cryptography import x509
@@ -52,6 +53,12 @@ DEFAULT_ROOT = "/etc/iked"
 CERTREQ_HASH_LEN = 20
 MAX_PEER_CERTS = 16  # CERT payloads we look at in one message
 MAX_CHAIN_DEPTH = 8
+
+
+# What cryptography raises, at load time or lazily when a field is first read, for a
+# certificate that is not well formed (an unknown string tag in a name is a KeyError).
+_PARSE_ERRORS = (ValueError, KeyError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
+                 x509.UnsupportedGeneralNameType)
 
 
 class CertStoreError(Exception):
@@ -78,7 +85,7 @@ def parse_certreq(data: bytes) -> list[bytes]:
 def _is_ca(cert) -> bool:
     try:
         return cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
-    except x509.ExtensionNotFound:
+    except (x509.ExtensionNotFound, *_PARSE_ERRORS):
         return False
 
 
@@ -198,8 +205,14 @@ def subject_identity(cert: x509.Certificate) -> Identity:
 
 
 def describe(cert: x509.Certificate) -> str:
-    cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return f'"{cn[0].value}"' if cn else cert.subject.rfc4514_string()
+    """The certificate's CN (or subject) for logs; never raises on a malformed name."""
+    try:
+        cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        text = str(cn[0].value) if cn else cert.subject.rfc4514_string()
+    except _PARSE_ERRORS:
+        return "<malformed subject>"
+    return '"' + "".join(c if c.isprintable() else "?" for c in text[:128]) + '"'
+
 
 
 @dataclass(slots=True, eq=False)
@@ -355,28 +368,30 @@ class CertStore:
 
         cert_payloads are the CERT payloads in order (the first is the peer's own,
         RFC 7296 §3.6). Without any, a certificate for peer_id in certs/ is used.
-        Raises AuthenticationFailed with the reason.
+        Raises AuthenticationFailed with the reason, also for certificates that parse
+        but whose extensions or names do not (cryptography decodes those lazily).
         """
         x509_payloads = [p for p in cert_payloads if p.encoding == CertEncoding.X509_SIGNATURE]
         if len(x509_payloads) > MAX_PEER_CERTS:
             raise AuthenticationFailed(f"more than {MAX_PEER_CERTS} CERT payloads")
-        try:
-            received = [x509.load_der_x509_certificate(bytes(p.data)) for p in x509_payloads]
-        except ValueError as exc:
-            raise AuthenticationFailed(f"malformed certificate: {exc}") from None
+        with warnings.catch_warnings():  # hostile input: no warning spam, just a refusal
+            warnings.simplefilter("ignore")
+            try:
+                return self._peer_certificate(x509_payloads, peer_id)
+            except _PARSE_ERRORS as exc:
+                raise AuthenticationFailed(f"malformed certificate: {_short(exc)}") from None
+
+    def _peer_certificate(self, x509_payloads, peer_id):
+        received = [x509.load_der_x509_certificate(bytes(p.data)) for p in x509_payloads]
         if received:
             leaf, extra = received[0], received[1:]
         else:
             leaf = next((c for c in self.others if identity_in_cert(peer_id, c)), None)
             if leaf is None:
-                raise AuthenticationFailed(
-                    f"no certificate from the peer, none on file for {peer_id}"
-                )
+                raise AuthenticationFailed(f"no certificate from the peer, none on file for {peer_id}")
             extra = []
         if not identity_in_cert(peer_id, leaf):
-            raise AuthenticationFailed(
-                f"certificate {describe(leaf)} does not contain the peer ID {peer_id}"
-            )
+            raise AuthenticationFailed(f"certificate {describe(leaf)} does not contain the peer ID {peer_id}")
         chain = self.validate(leaf, extra)
         return chain[0]
 

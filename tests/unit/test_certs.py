@@ -3,6 +3,7 @@ OpenIKED directory layout, chain validation with CRLs, and ID/subjectAltName mat
 
 import datetime
 import os
+import random
 import shutil
 
 import pytest
@@ -209,3 +210,32 @@ def test_peer_certificate_from_cert_payloads():
 def test_no_trusted_ca():
     with pytest.raises(AuthenticationFailed, match="no trusted CA"):
         store(cas=()).validate(cert("a-ec"))
+
+
+# -- hostile input --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(4))
+def test_mutated_certificates_only_fail_authentication(seed):
+    """Byte mutations of real certificates: whatever cryptography makes of them (at load
+    or lazily, when an extension or a name is first read), the answer is a refusal."""
+    rng = random.Random(seed)
+    s = store(intermediates=("int-ec",), crls=("ca-ec",))
+    outcomes = set()
+    for _ in range(1000):
+        name = rng.choice(["a-ec", "b-ec", "a-rsa", "ed"])
+        blob = bytearray(der(name))
+        for _ in range(rng.randint(1, 3)):
+            blob[rng.randrange(len(blob))] = rng.randrange(256)
+        if bytes(blob) == der(name):
+            continue  # the "mutation" wrote the same octets
+        try:
+            s.peer_certificate(payloads_of(bytes(blob)), parse_identity(f"{name}.pk.test"))
+            outcomes.add("accepted")
+        except AuthenticationFailed as exc:
+            outcomes.add(str(exc).split(":")[1].strip().split(" ")[0])
+    assert "accepted" not in outcomes
+    assert {"malformed", "certificate"} <= outcomes  # parse errors, and refused chains
+
+
+def payloads_of(blob):
+    return [wire.CERT(CertEncoding.X509_SIGNATURE, blob)]
