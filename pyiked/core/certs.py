@@ -57,8 +57,14 @@ MAX_CHAIN_DEPTH = 8
 
 # What cryptography raises, at load time or lazily when a field is first read, for a
 # certificate that is not well formed (an unknown string tag in a name is a KeyError).
-_PARSE_ERRORS = (ValueError, KeyError, TypeError, x509.InvalidVersion, x509.DuplicateExtension,
-                 x509.UnsupportedGeneralNameType)
+_PARSE_ERRORS = (
+    ValueError,
+    KeyError,
+    TypeError,
+    x509.InvalidVersion,
+    x509.DuplicateExtension,
+    x509.UnsupportedGeneralNameType,
+)
 
 
 class CertStoreError(Exception):
@@ -212,7 +218,6 @@ def describe(cert: x509.Certificate) -> str:
     except _PARSE_ERRORS:
         return "<malformed subject>"
     return '"' + "".join(c if c.isprintable() else "?" for c in text[:128]) + '"'
-
 
 
 @dataclass(slots=True, eq=False)
@@ -388,10 +393,14 @@ class CertStore:
         else:
             leaf = next((c for c in self.others if identity_in_cert(peer_id, c)), None)
             if leaf is None:
-                raise AuthenticationFailed(f"no certificate from the peer, none on file for {peer_id}")
+                raise AuthenticationFailed(
+                    f"no certificate from the peer, none on file for {peer_id}"
+                )
             extra = []
         if not identity_in_cert(peer_id, leaf):
-            raise AuthenticationFailed(f"certificate {describe(leaf)} does not contain the peer ID {peer_id}")
+            raise AuthenticationFailed(
+                f"certificate {describe(leaf)} does not contain the peer ID {peer_id}"
+            )
         chain = self.validate(leaf, extra)
         return chain[0]
 

@@ -247,7 +247,8 @@ def load_certs(config, iked_dir: str):
         log.warning("%s: no certificate with its private key (private/local.key): "
                     "certificate and EAP policies cannot authenticate us", iked_dir)
     if not store.has_cas:
-        log.warning("%s/ca holds no CA certificate: peers' certificates cannot be verified", iked_dir)
+        log.warning("%s/ca holds no CA certificate: peers' certificates cannot be verified",
+                    iked_dir)
     return store
 
 

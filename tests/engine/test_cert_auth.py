@@ -42,16 +42,31 @@ def assert_up(net):
     return up_a, up_b
 
 
-@pytest.mark.parametrize("a_own, b_own, method, expected", [
-    ("a-ec", "b-ec", "signature", [(14, "RFC 7427 ecdsa SHA2_256")] * 2),
-    ("a-ec", "b-ec", "ecdsa256", [(9, "ECDSA secp256r1")] * 2),
-    ("a-rsa", "b-rsa", "rsa", [(1, "RSA PKCS#1 v1.5 SHA-1")] * 2),
-    ("a-rsa", "b-rsa", "rfc7427", [(14, "RFC 7427 rsa SHA2_256")] * 2),
-    ("p384", "p521", "signature", [(14, "RFC 7427 ecdsa SHA2_384"), (14, "RFC 7427 ecdsa SHA2_512")]),
-    ("ed", "b-ec", "signature", [(14, "RFC 7427 ed25519 IDENTITY"), (14, "RFC 7427 ecdsa SHA2_256")]),
-])
+@pytest.mark.parametrize(
+    "a_own, b_own, method, expected",
+    [
+        ("a-ec", "b-ec", "signature", [(14, "RFC 7427 ecdsa SHA2_256")] * 2),
+        ("a-ec", "b-ec", "ecdsa256", [(9, "ECDSA secp256r1")] * 2),
+        ("a-rsa", "b-rsa", "rsa", [(1, "RSA PKCS#1 v1.5 SHA-1")] * 2),
+        ("a-rsa", "b-rsa", "rfc7427", [(14, "RFC 7427 rsa SHA2_256")] * 2),
+        (
+            "p384",
+            "p521",
+            "signature",
+            [(14, "RFC 7427 ecdsa SHA2_384"), (14, "RFC 7427 ecdsa SHA2_512")],
+        ),
+        (
+            "ed",
+            "b-ec",
+            "signature",
+            [(14, "RFC 7427 ed25519 IDENTITY"), (14, "RFC 7427 ecdsa SHA2_256")],
+        ),
+    ],
+)
 def test_certificate_handshakes(verified, a_own, b_own, method, expected):
-    net, pa, pb = cert_pair((a_own,), (b_own,), a_kw={"auth": _auth(method)}, b_kw={"auth": _auth(method)})
+    net, pa, pb = cert_pair(
+        (a_own,), (b_own,), a_kw={"auth": _auth(method)}, b_kw={"auth": _auth(method)}
+    )
     establish(net, pa)
     up_a, up_b = assert_up(net)
     assert up_a.remote_id == f"{b_own}.pk.test" and up_b.remote_id == f"{a_own}.pk.test"
@@ -82,8 +97,14 @@ def test_without_rfc7427_announcement_the_classic_methods_are_used(verified):
 def test_certreq_chooses_the_responder_certificate(trusted, expected):
     # B holds b-ec (first) and b-rsa; A's CERTREQ names only the CA it trusts
     b_store = store(("b-ec", "b-rsa"), intermediates=("int-ec",))
-    net, pa, pb = cert_pair(("a-ec",), ("b-ec",), a_cas=trusted, b_store=b_store,
-                            a_kw={"dstid": None}, b_kw={"srcid": None})
+    net, pa, pb = cert_pair(
+        ("a-ec",),
+        ("b-ec",),
+        a_cas=trusted,
+        b_store=b_store,
+        a_kw={"dstid": None},
+        b_kw={"srcid": None},
+    )
     establish(net, pa)
     up_a, up_b = assert_up(net)
     assert up_a.remote_id == f"C=XX, O=pk-test, CN={expected}.pk.test"  # its subject DN
@@ -98,12 +119,15 @@ def test_the_intermediate_travels_with_the_chain():
     assert_up(net)
 
 
-@pytest.mark.parametrize("a_own, b_kw, reason", [
-    ("x", {}, "not trusted"),  # A's CA is unknown to B
-    ("old", {}, "not trusted"),  # expired
-    ("revoked", {}, "revoked"),  # B has ca-ec's CRL
-    ("a-ec", {"dstid": "someone-else.pk.test"}, "no policy"),
-])
+@pytest.mark.parametrize(
+    "a_own, b_kw, reason",
+    [
+        ("x", {}, "not trusted"),  # A's CA is unknown to B
+        ("old", {}, "not trusted"),  # expired
+        ("revoked", {}, "revoked"),  # B has ca-ec's CRL
+        ("a-ec", {"dstid": "someone-else.pk.test"}, "no policy"),
+    ],
+)
 def test_refused_certificates_leave_no_sa(a_own, b_kw, reason):
     b_store = store(("b-ec",), intermediates=("int-ec",), crls=("ca-ec",))
     a_cas = ("ca-ec", "ca-rsa", "ca-x")
@@ -133,6 +157,7 @@ def test_no_matching_certificate_fails_before_sending_auth():
 
 # -- fragmentation (RFC 7383) -------------------------------------------------------------
 
+
 def skf_counter(net):
     counts = {"skf": 0, "sk": 0, "sizes": []}
 
@@ -150,8 +175,13 @@ def skf_counter(net):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_fragmented_rsa_ike_auth_under_loss_and_reordering(seed):
-    net, pa, pb = cert_pair(("a-rsa",), ("b-rsa",), settings=Settings(fragmentation=True), seed=seed,
-                            net_kw={"loss": 0.15, "reorder": 0.4, "duplicate": 0.2})
+    net, pa, pb = cert_pair(
+        ("a-rsa",),
+        ("b-rsa",),
+        settings=Settings(fragmentation=True),
+        seed=seed,
+        net_kw={"loss": 0.15, "reorder": 0.4, "duplicate": 0.2},
+    )
     counts = skf_counter(net)
     establish(net, pa, until=120)
     if not net.of_type(A_IP, IkeSAUp):  # loss can exhaust the retransmissions: both clean up
@@ -159,7 +189,10 @@ def test_fragmented_rsa_ike_auth_under_loss_and_reordering(seed):
         return
     assert_up(net)
     assert counts["skf"] >= 6 and max(counts["sizes"]) <= 576 - 28
-    assert net.engines[B_IP].stats["fragments_sent"] >= 3 and net.engines[A_IP].stats["fragments_sent"] >= 3
+    assert (
+        net.engines[B_IP].stats["fragments_sent"] >= 3
+        and net.engines[A_IP].stats["fragments_sent"] >= 3
+    )
 
 
 def test_no_fragments_unless_both_announce():
@@ -171,7 +204,9 @@ def test_no_fragments_unless_both_announce():
 
 
 def test_fragment_size_setting():
-    net, pa, pb = cert_pair(("a-rsa",), ("b-rsa",), settings=Settings(fragmentation=True, fragment_size=1280))
+    net, pa, pb = cert_pair(
+        ("a-rsa",), ("b-rsa",), settings=Settings(fragmentation=True, fragment_size=1280)
+    )
     counts = skf_counter(net)
     establish(net, pa)
     assert_up(net)
@@ -184,7 +219,11 @@ def test_replayed_fragments_resend_the_response_only_for_the_first():
 
     def tap(data, src, dst):
         message = wire.decode(data)
-        if dst[0] == B_IP and message.payloads[-1].payload_type == PayloadType.SKF and message.message_id == 1:
+        if (
+            dst[0] == B_IP
+            and message.payloads[-1].payload_type == PayloadType.SKF
+            and message.message_id == 1
+        ):
             requests.append((data, src, dst))
         return data
 
@@ -193,7 +232,9 @@ def test_replayed_fragments_resend_the_response_only_for_the_first():
     assert_up(net)
     b = net.engines[B_IP]
     assert len(requests) >= 3
-    for data, src, dst in sorted(requests, key=lambda r: -wire.decode(r[0]).payloads[-1].fragment_number):
+    for data, src, dst in sorted(
+        requests, key=lambda r: -wire.decode(r[0]).payloads[-1].fragment_number
+    ):
         b.receive_datagram(data, dst, src, net.now)
         sent = b.datagrams_to_send()
         number = wire.decode(data).payloads[-1].fragment_number

@@ -59,10 +59,13 @@ def test_eap_road_warrior_gets_an_address_and_dns():
     assert net.engines[B_IP].stats["eap_succeeded"] == 1
 
 
-@pytest.mark.parametrize("password, user, why", [
-    (b"wrong password", "alice", "wrong password"),
-    (b"alice-pk-pass-1", "mallory", "unknown EAP user"),
-])
+@pytest.mark.parametrize(
+    "password, user, why",
+    [
+        (b"wrong password", "alice", "wrong password"),
+        (b"alice-pk-pass-1", "mallory", "unknown EAP user"),
+    ],
+)
 def test_eap_failure_is_authentication_failed_and_leaves_no_sa(password, user, why):
     users = (("alice", b"alice-pk-pass-1"),) if user == "alice" else (("bob", b"alice-pk-pass-1"),)
     net, pa, pb = eap_pair(password=password, users=users)
@@ -103,7 +106,10 @@ def test_a_full_pool_gives_internal_address_failure_unless_sticky(sticky):
         assert len(installs) == 2
         leases = net.of_type(B_IP, AddressLease)
         assert [(str(e.address), e.released) for e in leases] == [
-            ("10.231.100.7", False), ("10.231.100.7", True), ("10.231.100.7", False)]
+            ("10.231.100.7", False),
+            ("10.231.100.7", True),
+            ("10.231.100.7", False),
+        ]
     else:
         assert len(installs) == 1
         (failed,) = [e for e in net.of_type(A_IP, HandshakeFailed)]
@@ -150,8 +156,16 @@ def test_a_certificate_peer_on_an_eap_policy_is_refused():
     net, pa, pb = eap_pair()
     a = net.engines[A_IP]
     a.certs = store(("a-ec",))
-    pa_cert = rw_policy("rw", A_IP, B_IP, None, "10.231.2.0/24", srcid="a-ec.pk.test", auth=Auth("signature"),
-                        active=True)
+    pa_cert = rw_policy(
+        "rw",
+        A_IP,
+        B_IP,
+        None,
+        "10.231.2.0/24",
+        srcid="a-ec.pk.test",
+        auth=Auth("signature"),
+        active=True,
+    )
     a.initiate(pa_cert, 0.0)
     net.run(until=30)
     (failed,) = net.of_type(B_IP, HandshakeFailed)

@@ -55,37 +55,89 @@ def iked_dir(lab, own, cas, crls=(), name="iked"):
 def cert_gateway(topo, me, peer, own, dstid, *, extra="", settings="", proposals=(), childsa=()):
     ikesa = "".join(f" \\\n    ikesa {p}" for p in proposals)
     ikesa += "".join(f" \\\n    childsa {p}" for p in childsa)
-    return (f"{settings}ikev2 \"rw\" passive esp from {topo.inner_net(me)} to {topo.inner_net(peer)} \\\n"
-            f"    local {topo.addr(me)} peer {topo.addr(peer)}{ikesa} \\\n"
-            f"    srcid {own.id} dstid {dstid} {extra}\n")
+    return (
+        f'{settings}ikev2 "rw" passive esp from {topo.inner_net(me)} to {topo.inner_net(peer)} \\\n'
+        f"    local {topo.addr(me)} peer {topo.addr(peer)}{ikesa} \\\n"
+        f"    srcid {own.id} dstid {dstid} {extra}\n"
+    )
 
 
-def swan_cert_client(topo, own, ca, remote_id, *, proposals=("aes256gcm16-prfsha256-x25519",),
-                     esp=("aes256gcm16",), **kw):
-    return Conn("rw", local_addrs=[topo.addr("a")], remote_addrs=[topo.addr("b")],
-                local=Auth.pubkey(own.id, cert=own.crt), remote=Auth.pubkey(remote_id, cacerts=[ca.crt]),
-                children=[Child("net", local_ts=[topo.inner_net("a")], remote_ts=[topo.inner_net("b")],
-                                esp_proposals=list(esp))],
-                proposals=list(proposals), **kw)
+def swan_cert_client(
+    topo,
+    own,
+    ca,
+    remote_id,
+    *,
+    proposals=("aes256gcm16-prfsha256-x25519",),
+    esp=("aes256gcm16",),
+    **kw,
+):
+    return Conn(
+        "rw",
+        local_addrs=[topo.addr("a")],
+        remote_addrs=[topo.addr("b")],
+        local=Auth.pubkey(own.id, cert=own.crt),
+        remote=Auth.pubkey(remote_id, cacerts=[ca.crt]),
+        children=[
+            Child(
+                "net",
+                local_ts=[topo.inner_net("a")],
+                remote_ts=[topo.inner_net("b")],
+                esp_proposals=list(esp),
+            )
+        ],
+        proposals=list(proposals),
+        **kw,
+    )
 
 
-def start_cert_case(lab, kind, *, iked_settings="", swan_settings=None, fragment_size=None,
-                    proposals=("aes256gcm16-prfsha256-x25519",), esp=("aes256gcm16",), iked_extra="",
-                    iked_proposals=(), iked_childsa=(), crls=(), client=None, gateway_cas=None):
+def start_cert_case(
+    lab,
+    kind,
+    *,
+    iked_settings="",
+    swan_settings=None,
+    fragment_size=None,
+    proposals=("aes256gcm16-prfsha256-x25519",),
+    esp=("aes256gcm16",),
+    iked_extra="",
+    iked_proposals=(),
+    iked_childsa=(),
+    crls=(),
+    client=None,
+    gateway_cas=None,
+):
     pki, topo = lab.pki, lab.topo
     a = client or pki.cert("a", kind)
     b = pki.cert("b", kind)
     root = iked_dir(lab, b, gateway_cas or [pki.ca("ec"), pki.ca("rsa")], crls)
-    iked = lab.pyiked("b", cert_gateway(topo, "b", "a", b, a.id, settings=iked_settings, extra=iked_extra,
-                                        proposals=iked_proposals, childsa=iked_childsa),
-                      args=["--iked-dir", root])
-    swan = lab.strongswan("a", conns=[swan_cert_client(topo, a, pki.ca(kind), b.id, proposals=proposals,
-                                                       esp=esp)],
-                          keys=[a.key], fragment_size=fragment_size, settings=swan_settings)
+    iked = lab.pyiked(
+        "b",
+        cert_gateway(
+            topo,
+            "b",
+            "a",
+            b,
+            a.id,
+            settings=iked_settings,
+            extra=iked_extra,
+            proposals=iked_proposals,
+            childsa=iked_childsa,
+        ),
+        args=["--iked-dir", root],
+    )
+    swan = lab.strongswan(
+        "a",
+        conns=[swan_cert_client(topo, a, pki.ca(kind), b.id, proposals=proposals, esp=esp)],
+        keys=[a.key],
+        fragment_size=fragment_size,
+        settings=swan_settings,
+    )
     return swan, iked, a, b
 
 
 # -- certificates ---------------------------------------------------------------------
+
 
 def test_ecdsa_certificates_both_sides(rwlab):
     """Android's strongSwan app with an ECDSA certificate; RFC 7427 both ways."""
@@ -123,13 +175,20 @@ def test_rfc7427_rsa_pss_macos_profile(rwlab):
     """RSASSA-PSS in both directions (strongSwan's rsa_pss, pyiked's `set rsa_pss`), with the
     macOS/iOS proposal AES-256/SHA2-256/modp2048."""
     swan, iked, a, b = start_cert_case(
-        rwlab, "rsa", iked_settings="set rsa_pss\n", swan_settings={"rsa_pss": True},
-        proposals=("aes256-sha256-modp2048",), esp=("aes256-sha256",),
+        rwlab,
+        "rsa",
+        iked_settings="set rsa_pss\n",
+        swan_settings={"rsa_pss": True},
+        proposals=("aes256-sha256-modp2048",),
+        esp=("aes256-sha256",),
         iked_proposals=("enc aes-256 auth hmac-sha2-256 prf hmac-sha2-256 group modp2048",),
-        iked_childsa=("enc aes-256 auth hmac-sha2-256",))
+        iked_childsa=("enc aes-256 auth hmac-sha2-256",),
+    )
     r = swan.initiate("net", "rw")
     assert r, r
-    assert "authentication of 'b-rsa.pk.test' with RSA_EMSA_PSS_SHA2_256_SALT_32 successful" in r.text
+    assert (
+        "authentication of 'b-rsa.pk.test' with RSA_EMSA_PSS_SHA2_256_SALT_32 successful" in r.text
+    )
     iked.wait_for_log(r"\(RFC 7427 rsa-pss SHA2_256\)")
     sa = swan.wait_sa("rw", "net")
     assert (sa.encr_alg, sa.encr_keysize, sa.dh_group) == ("AES_CBC", 256, "MODP_2048")
@@ -157,14 +216,28 @@ def test_refused_client_certificates(rwlab, case):
 def test_pyiked_initiates_with_a_certificate(rwlab):
     pki, topo = rwlab.pki, rwlab.topo
     a, b = pki.cert("a", "ec"), pki.cert("b", "ec")
-    swan = rwlab.strongswan("b", conns=[Conn(
-        "rw", local_addrs=[topo.addr("b")], remote_addrs=[topo.addr("a")],
-        local=Auth.pubkey(b.id, cert=b.crt), remote=Auth.pubkey(a.id, cacerts=[pki.ca("ec").crt]),
-        children=[Child("net", local_ts=[topo.inner_net("b")], remote_ts=[topo.inner_net("a")])],
-        role="responder")], keys=[b.key])
-    conf = (f"ikev2 \"rw\" active esp from {topo.inner_net('a')} to {topo.inner_net('b')} \\\n"
-            f"    local {topo.addr('a')} peer {topo.addr('b')} \\\n"
-            f"    srcid {a.id} dstid {b.id} ecdsa256\n")
+    swan = rwlab.strongswan(
+        "b",
+        conns=[
+            Conn(
+                "rw",
+                local_addrs=[topo.addr("b")],
+                remote_addrs=[topo.addr("a")],
+                local=Auth.pubkey(b.id, cert=b.crt),
+                remote=Auth.pubkey(a.id, cacerts=[pki.ca("ec").crt]),
+                children=[
+                    Child("net", local_ts=[topo.inner_net("b")], remote_ts=[topo.inner_net("a")])
+                ],
+                role="responder",
+            )
+        ],
+        keys=[b.key],
+    )
+    conf = (
+        f'ikev2 "rw" active esp from {topo.inner_net("a")} to {topo.inner_net("b")} \\\n'
+        f"    local {topo.addr('a')} peer {topo.addr('b')} \\\n"
+        f"    srcid {a.id} dstid {b.id} ecdsa256\n"
+    )
     iked = rwlab.pyiked("a", conf, args=["--iked-dir", iked_dir(rwlab, a, [pki.ca("ec")])])
     sa = swan.wait_sa("rw", "net", timeout=15)
     assert (sa.remote_id, sa.local_id, sa.initiator) == ("a-ec.pk.test", "b-ec.pk.test", False)
@@ -176,36 +249,52 @@ def test_pyiked_initiates_with_a_certificate(rwlab):
 
 PROFILES = {
     # Windows: EAP-MSCHAPv2, RSA server certificate, the legacy default proposals
-    "windows": dict(kind="rsa", proposals=("aes256-sha1-modp1024",), esp=("aes256-sha1",),
-                    ikesa="enc aes-256 auth hmac-sha1 prf hmac-sha1 group modp1024",
-                    childsa="enc aes-256 auth hmac-sha1"),
+    "windows": dict(
+        kind="rsa",
+        proposals=("aes256-sha1-modp1024",),
+        esp=("aes256-sha1",),
+        ikesa="enc aes-256 auth hmac-sha1 prf hmac-sha1 group modp1024",
+        childsa="enc aes-256 auth hmac-sha1",
+    ),
     # macOS/iOS with EAP: AES-256/SHA2-256/ecp256, an ECDSA server certificate
-    "macos": dict(kind="ec", proposals=("aes256-sha256-ecp256",), esp=("aes256-sha256",),
-                  ikesa="enc aes-256 auth hmac-sha2-256 prf hmac-sha2-256 group ecp256",
-                  childsa="enc aes-256 auth hmac-sha2-256"),
+    "macos": dict(
+        kind="ec",
+        proposals=("aes256-sha256-ecp256",),
+        esp=("aes256-sha256",),
+        ikesa="enc aes-256 auth hmac-sha2-256 prf hmac-sha2-256 group ecp256",
+        childsa="enc aes-256 auth hmac-sha2-256",
+    ),
 }
 
 
-def eap_gateway(topo, gw, profile, pool=POOL, users=(("alice", PASSWORD),), settings="set fragmentation\n"):
+def eap_gateway(
+    topo, gw, profile, pool=POOL, users=(("alice", PASSWORD),), settings="set fragmentation\n"
+):
     p = PROFILES[profile]
     lines = [settings.rstrip("\n")] if settings else []
     lines += [f'user "{u}" "{pw}"' for u, pw in users]
     lines.append(
-        f"ikev2 \"rw\" passive esp from {GW_NET} to dynamic \\\n"
+        f'ikev2 "rw" passive esp from {GW_NET} to dynamic \\\n'
         f"    local {topo.addr('b')} peer any \\\n"
         f"    ikesa {p['ikesa']} \\\n    childsa {p['childsa']} \\\n"
-        f"    srcid {gw.id} eap \"mschap-v2\" \\\n"
-        f"    config address {pool} config name-server {DNS}")
+        f'    srcid {gw.id} eap "mschap-v2" \\\n'
+        f"    config address {pool} config name-server {DNS}"
+    )
     return "\n".join(lines) + "\n"
 
 
 def eap_client(topo, gw, ca, profile, name="rw", user="alice", local_id=None):
     p = PROFILES[profile]
-    return Conn(name, local_addrs=[topo.addr("a")], remote_addrs=[topo.addr("b")],
-                local=Auth.eap("eap-mschapv2", eap_id=user, id=local_id),
-                remote=Auth.pubkey(gw.id, cacerts=[ca.crt]),
-                children=[Child("net", remote_ts=[GW_NET], esp_proposals=list(p["esp"]))],
-                proposals=list(p["proposals"]), vips=["0.0.0.0"])
+    return Conn(
+        name,
+        local_addrs=[topo.addr("a")],
+        remote_addrs=[topo.addr("b")],
+        local=Auth.eap("eap-mschapv2", eap_id=user, id=local_id),
+        remote=Auth.pubkey(gw.id, cacerts=[ca.crt]),
+        children=[Child("net", remote_ts=[GW_NET], esp_proposals=list(p["esp"]))],
+        proposals=list(p["proposals"]),
+        vips=["0.0.0.0"],
+    )
 
 
 def start_eap(lab, profile, *, password=PASSWORD, pool=POOL, conns=None, secrets=None, users=None):
@@ -213,10 +302,16 @@ def start_eap(lab, profile, *, password=PASSWORD, pool=POOL, conns=None, secrets
     kind = PROFILES[profile]["kind"]
     gw = pki.cert("b", kind)
     root = iked_dir(lab, gw, [pki.ca(kind)])
-    iked = lab.pyiked("b", eap_gateway(topo, gw, profile, pool, users or (("alice", PASSWORD),)),
-                      args=["--iked-dir", root])
-    swan = lab.strongswan("a", conns=conns or [eap_client(topo, gw, pki.ca(kind), profile)],
-                          secrets=secrets or [Secret.eap("alice", password)])
+    iked = lab.pyiked(
+        "b",
+        eap_gateway(topo, gw, profile, pool, users or (("alice", PASSWORD),)),
+        args=["--iked-dir", root],
+    )
+    swan = lab.strongswan(
+        "a",
+        conns=conns or [eap_client(topo, gw, pki.ca(kind), profile)],
+        secrets=secrets or [Secret.eap("alice", password)],
+    )
     return swan, iked, gw
 
 
@@ -228,8 +323,10 @@ def test_eap_mschapv2_client_gets_a_virtual_ip_and_dns(rwlab, profile):
     text = r.text
     assert f"authentication of '{gw.id}' with" in text  # the gateway's certificate first (§2.16)
     assert "EAP method EAP_MSCHAPV2 succeeded, MSK established" in text
-    assert "authentication of '10.231.0.2' with EAP successful" in text or \
-        f"authentication of '{gw.id}' with EAP successful" in text
+    assert (
+        "authentication of '10.231.0.2' with EAP successful" in text
+        or f"authentication of '{gw.id}' with EAP successful" in text
+    )
     sa = swan.wait_sa("rw", "net")
     (vip,) = sa.local_vips
     assert ipaddress.ip_address(vip) in ipaddress.ip_network(POOL)
@@ -245,7 +342,9 @@ def test_wrong_eap_password(rwlab):
     swan, iked, gw = start_eap(rwlab, "windows", password="not the password")
     r = swan.initiate("net", "rw", timeout=6)
     assert not r
-    swan.wait_for_log(r"received EAP_FAILURE, EAP authentication failed|received AUTHENTICATION_FAILED")
+    swan.wait_for_log(
+        r"received EAP_FAILURE, EAP authentication failed|received AUTHENTICATION_FAILED"
+    )
     swan.wait_for_log(r"received AUTHENTICATION_FAILED notify error")
     iked.wait_for_log(r"EAP failed: wrong password for EAP user 'alice'")
     assert not swan.list_sas("rw")
@@ -254,11 +353,18 @@ def test_wrong_eap_password(rwlab):
 def test_exhausted_pool(rwlab):
     pki, topo = rwlab.pki, rwlab.topo
     gw, ca = pki.cert("b", "ec"), pki.ca("ec")
-    conns = [eap_client(topo, gw, ca, "macos", "rw", "alice", local_id="alice@pk.test"),
-             eap_client(topo, gw, ca, "macos", "rw2", "bob", local_id="bob@pk.test")]
-    swan, iked, _ = start_eap(rwlab, "macos", pool="10.231.100.7/32", conns=conns,
-                              secrets=[Secret.eap("alice", PASSWORD), Secret.eap("bob", "bob-pk-pass-2")],
-                              users=(("alice", PASSWORD), ("bob", "bob-pk-pass-2")))
+    conns = [
+        eap_client(topo, gw, ca, "macos", "rw", "alice", local_id="alice@pk.test"),
+        eap_client(topo, gw, ca, "macos", "rw2", "bob", local_id="bob@pk.test"),
+    ]
+    swan, iked, _ = start_eap(
+        rwlab,
+        "macos",
+        pool="10.231.100.7/32",
+        conns=conns,
+        secrets=[Secret.eap("alice", PASSWORD), Secret.eap("bob", "bob-pk-pass-2")],
+        users=(("alice", PASSWORD), ("bob", "bob-pk-pass-2")),
+    )
     assert swan.initiate("net", "rw"), "alice takes the only address"
     assert swan.wait_sa("rw", "net").local_vips == ["10.231.100.7"]
     r = swan.initiate("net", "rw2", timeout=6)

@@ -46,8 +46,15 @@ def test_certreq_data_lists_every_ca_and_parses_back():
 
 # -- the directory layout --------------------------------------------------------------
 
-def layout(tmp_path, ca=("ca-ec", "ca-rsa"), certs_=("a-ec", "a-rsa"), keys=("a-ec", "a-rsa"), crls=(),
-           mode=0o600):
+
+def layout(
+    tmp_path,
+    ca=("ca-ec", "ca-rsa"),
+    certs_=("a-ec", "a-rsa"),
+    keys=("a-ec", "a-rsa"),
+    crls=(),
+    mode=0o600,
+):
     root = tmp_path / "iked"
     for d in ("ca", "certs", "private", "crls"):
         (root / d).mkdir(parents=True)
@@ -65,12 +72,19 @@ def layout(tmp_path, ca=("ca-ec", "ca-rsa"), certs_=("a-ec", "a-rsa"), keys=("a-
 
 
 def test_load_the_openiked_layout(tmp_path):
-    root = layout(tmp_path, ca=("ca-ec", "ca-rsa", "int-ec"), certs_=("a-ec", "a-rsa", "b-ec"),
-                  keys=("a-ec", "a-rsa", "b-ec"), crls=("ca-ec",))
+    root = layout(
+        tmp_path,
+        ca=("ca-ec", "ca-rsa", "int-ec"),
+        certs_=("a-ec", "a-rsa", "b-ec"),
+        keys=("a-ec", "a-rsa", "b-ec"),
+        crls=("ca-ec",),
+    )
     s = CertStore.load(root, clock=lambda: NOW)
     assert [c.subject for c in s.anchors] == [cert("ca-ec").subject, cert("ca-rsa").subject]
     assert [c.subject for c in s.intermediates] == [cert("int-ec").subject]  # not self-signed
-    assert [c.cert.subject for c in s.credentials] == [cert(n).subject for n in ("a-ec", "a-rsa", "b-ec")]
+    assert [c.cert.subject for c in s.credentials] == [
+        cert(n).subject for n in ("a-ec", "a-rsa", "b-ec")
+    ]
     b_ec = s.credentials[2]
     assert b_ec.chain == (cert("int-ec"),) and b_ec.der_chain == [der("b-ec"), der("int-ec")]
     assert b_ec.ca_hashes == {bytes.fromhex(KEYIDS["int-ec"]), bytes.fromhex(KEYIDS["ca-ec"])}
@@ -99,33 +113,42 @@ def test_unreadable_files_are_skipped(tmp_path):
 
 # -- choosing what we send ----------------------------------------------------------------
 
+
 def test_certreq_steers_which_certificate_we_send():
     s = store(("a-ec", "a-rsa"))
     assert s.choose(None).cert == cert("a-ec")  # no CERTREQ: the first
     assert s.choose(None, [bytes.fromhex(KEYIDS["ca-rsa"])]).cert == cert("a-rsa")
     assert s.choose(None, [bytes.fromhex(KEYIDS["ca-ec"])]).cert == cert("a-ec")
     assert s.choose(None, [bytes.fromhex(KEYIDS["ca-x"])]).cert == cert("a-ec")  # a hint only
-    assert s.choose(parse_identity("a-rsa.pk.test"), [bytes.fromhex(KEYIDS["ca-ec"])]).cert == cert("a-rsa")
+    assert s.choose(parse_identity("a-rsa.pk.test"), [bytes.fromhex(KEYIDS["ca-ec"])]).cert == cert(
+        "a-rsa"
+    )
     assert s.choose(parse_identity("nobody.pk.test")) is None
-    assert s.choose(None, key_filter=lambda k: not isinstance(k, ec.EllipticCurvePrivateKey)).cert == cert("a-rsa")
+    assert s.choose(
+        None, key_filter=lambda k: not isinstance(k, ec.EllipticCurvePrivateKey)
+    ).cert == cert("a-rsa")
 
 
 # -- identities ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, matches", [
-    ("a-ec.pk.test", True),
-    ("A-EC.PK.Test", True),  # DNS names compare case-insensitively
-    ("b-ec.pk.test", False),
-    ("C=XX, O=pk-test, CN=a-ec.pk.test", True),  # the subject DN
-    ("/C=XX/O=pk-test/CN=a-ec.pk.test", True),
-    ("C=XX, O=pk-test, CN=b-ec.pk.test", False),
-    ("10.231.0.1", True),  # iPAddress SAN
-    ("10.231.0.2", False),
-    ("alice@pk.test", True),  # rfc822Name SAN
-    ("alice@PK.TEST", True),  # the domain part is case-insensitive (RFC 5280 §4.2.1.6)
-    ("Alice@pk.test", False),  # the local part is not
-    ("keyid:#0a01", False),
-])
+
+@pytest.mark.parametrize(
+    "text, matches",
+    [
+        ("a-ec.pk.test", True),
+        ("A-EC.PK.Test", True),  # DNS names compare case-insensitively
+        ("b-ec.pk.test", False),
+        ("C=XX, O=pk-test, CN=a-ec.pk.test", True),  # the subject DN
+        ("/C=XX/O=pk-test/CN=a-ec.pk.test", True),
+        ("C=XX, O=pk-test, CN=b-ec.pk.test", False),
+        ("10.231.0.1", True),  # iPAddress SAN
+        ("10.231.0.2", False),
+        ("alice@pk.test", True),  # rfc822Name SAN
+        ("alice@PK.TEST", True),  # the domain part is case-insensitive (RFC 5280 §4.2.1.6)
+        ("Alice@pk.test", False),  # the local part is not
+        ("keyid:#0a01", False),
+    ],
+)
 def test_ids_match_subject_and_subject_alt_names(text, matches):
     assert identity_in_cert(parse_identity(text), cert("a-ec")) is matches
 
@@ -138,19 +161,25 @@ def test_subject_identity_is_the_dn():
 
 # -- validating what we receive --------------------------------------------------------------
 
-@pytest.mark.parametrize("leaf, extra", [("a-ec", ()), ("a-rsa", ()), ("p384", ()), ("p521", ()), ("ed", ()),
-                                         ("b-ec", ("int-ec",))])
+
+@pytest.mark.parametrize(
+    "leaf, extra",
+    [("a-ec", ()), ("a-rsa", ()), ("p384", ()), ("p521", ()), ("ed", ()), ("b-ec", ("int-ec",))],
+)
 def test_valid_chains(leaf, extra):
     s = store()
     chain = s.validate(cert(leaf), [cert(n) for n in extra])
     assert chain[0] == cert(leaf) and chain[-1] in (cert("ca-ec"), cert("ca-rsa"))
 
 
-@pytest.mark.parametrize("leaf, extra, reason", [
-    ("x", (), "not trusted"),  # unknown CA
-    ("old", (), "not trusted"),  # expired in 2021
-    ("b-ec", (), "not trusted"),  # the intermediate is missing
-])
+@pytest.mark.parametrize(
+    "leaf, extra, reason",
+    [
+        ("x", (), "not trusted"),  # unknown CA
+        ("old", (), "not trusted"),  # expired in 2021
+        ("b-ec", (), "not trusted"),  # the intermediate is missing
+    ],
+)
 def test_invalid_chains(leaf, extra, reason):
     with pytest.raises(AuthenticationFailed, match=reason):
         store().validate(cert(leaf), [cert(n) for n in extra])
@@ -165,13 +194,19 @@ def test_revoked_by_crl():
 
 def test_a_crl_not_signed_by_the_issuer_revokes_nothing():
     other = ec.generate_private_key(ec.SECP256R1())
-    forged = (x509.CertificateRevocationListBuilder()
-              .issuer_name(cert("ca-ec").subject)
-              .last_update(NOW - datetime.timedelta(days=1))
-              .next_update(NOW + datetime.timedelta(days=1))
-              .add_revoked_certificate(x509.RevokedCertificateBuilder().serial_number(cert("a-ec").serial_number)
-                                       .revocation_date(NOW - datetime.timedelta(days=1)).build())
-              .sign(other, hashes.SHA256()))
+    forged = (
+        x509.CertificateRevocationListBuilder()
+        .issuer_name(cert("ca-ec").subject)
+        .last_update(NOW - datetime.timedelta(days=1))
+        .next_update(NOW + datetime.timedelta(days=1))
+        .add_revoked_certificate(
+            x509.RevokedCertificateBuilder()
+            .serial_number(cert("a-ec").serial_number)
+            .revocation_date(NOW - datetime.timedelta(days=1))
+            .build()
+        )
+        .sign(other, hashes.SHA256())
+    )
     s = store()
     s.crls.append(forged)
     s.validate(cert("a-ec"))
@@ -181,11 +216,19 @@ def test_key_usage_without_digital_signature_is_refused():
     ca_key = key("ca-ec")
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "encipher-only.pk.test")])
-    leaf = (x509.CertificateBuilder().subject_name(name).issuer_name(cert("ca-ec").subject)
-            .public_key(leaf_key.public_key()).serial_number(77)
-            .not_valid_before(NOW - datetime.timedelta(days=1)).not_valid_after(NOW + datetime.timedelta(days=1))
-            .add_extension(x509.KeyUsage(False, False, True, False, False, False, False, False, False), True)
-            .sign(ca_key, hashes.SHA256()))
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(cert("ca-ec").subject)
+        .public_key(leaf_key.public_key())
+        .serial_number(77)
+        .not_valid_before(NOW - datetime.timedelta(days=1))
+        .not_valid_after(NOW + datetime.timedelta(days=1))
+        .add_extension(
+            x509.KeyUsage(False, False, True, False, False, False, False, False, False), True
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
     with pytest.raises(AuthenticationFailed, match="not trusted"):
         store().validate(leaf)
 
@@ -213,6 +256,7 @@ def test_no_trusted_ca():
 
 
 # -- hostile input --------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("seed", range(4))
 def test_mutated_certificates_only_fail_authentication(seed):

@@ -19,13 +19,16 @@ def rng(seed=1):
     return random.Random(seed).randbytes
 
 
-@pytest.mark.parametrize("network, size, first, last", [
-    ("10.0.0.0/24", 254, "10.0.0.1", "10.0.0.254"),  # no network, no broadcast address
-    ("10.0.0.0/30", 2, "10.0.0.1", "10.0.0.2"),
-    ("10.0.0.0/31", 2, "10.0.0.0", "10.0.0.1"),  # RFC 3021
-    ("10.0.0.7/32", 1, "10.0.0.7", "10.0.0.7"),  # a static address
-    ("2001:db8::/120", 255, "2001:db8::1", "2001:db8::ff"),  # no Subnet-Router anycast
-])
+@pytest.mark.parametrize(
+    "network, size, first, last",
+    [
+        ("10.0.0.0/24", 254, "10.0.0.1", "10.0.0.254"),  # no network, no broadcast address
+        ("10.0.0.0/30", 2, "10.0.0.1", "10.0.0.2"),
+        ("10.0.0.0/31", 2, "10.0.0.0", "10.0.0.1"),  # RFC 3021
+        ("10.0.0.7/32", 1, "10.0.0.7", "10.0.0.7"),  # a static address
+        ("2001:db8::/120", 255, "2001:db8::1", "2001:db8::ff"),  # no Subnet-Router anycast
+    ],
+)
 def test_pool_ranges(network, size, first, last):
     pool = AddressPool(network)
     got = {pool.acquire(bytes([i]) * 8, ("id", i), rng(i)) for i in range(size)}
@@ -75,38 +78,55 @@ def test_pools_are_kept_per_policy_and_network():
     assert pools.get("rw", "10.0.0.0/24") is not pools.get("other", "10.0.0.0/24")
 
 
-@pytest.mark.parametrize("attr, raw, value", [
-    (CfgAttr.INTERNAL_IP4_ADDRESS, "0a000005", A("10.0.0.5")),
-    (CfgAttr.INTERNAL_IP4_NETMASK, "ffffff00", A("255.255.255.0")),
-    (CfgAttr.INTERNAL_IP4_DNS, "0ae70201", A("10.231.2.1")),
-    (CfgAttr.INTERNAL_IP4_SUBNET, "0ae70200ffffff00", ipaddress.ip_network("10.231.2.0/24")),
-    (CfgAttr.INTERNAL_IP6_ADDRESS, "20010db8" + "00" * 11 + "05" + "80", A("2001:db8::5")),
-    (CfgAttr.INTERNAL_IP6_SUBNET, "20010db8" + "00" * 12 + "40", ipaddress.ip_network("2001:db8::/64")),
-    (CfgAttr.INTERNAL_IP6_DNS, "20010db8" + "00" * 11 + "53", A("2001:db8::53")),
-    (CfgAttr.INTERNAL_IP4_ADDRESS, "", None),  # §3.15.1: empty asks for one
-])
+@pytest.mark.parametrize(
+    "attr, raw, value",
+    [
+        (CfgAttr.INTERNAL_IP4_ADDRESS, "0a000005", A("10.0.0.5")),
+        (CfgAttr.INTERNAL_IP4_NETMASK, "ffffff00", A("255.255.255.0")),
+        (CfgAttr.INTERNAL_IP4_DNS, "0ae70201", A("10.231.2.1")),
+        (CfgAttr.INTERNAL_IP4_SUBNET, "0ae70200ffffff00", ipaddress.ip_network("10.231.2.0/24")),
+        (CfgAttr.INTERNAL_IP6_ADDRESS, "20010db8" + "00" * 11 + "05" + "80", A("2001:db8::5")),
+        (
+            CfgAttr.INTERNAL_IP6_SUBNET,
+            "20010db8" + "00" * 12 + "40",
+            ipaddress.ip_network("2001:db8::/64"),
+        ),
+        (CfgAttr.INTERNAL_IP6_DNS, "20010db8" + "00" * 11 + "53", A("2001:db8::53")),
+        (CfgAttr.INTERNAL_IP4_ADDRESS, "", None),  # §3.15.1: empty asks for one
+    ],
+)
 def test_attribute_values(attr, raw, value):
     assert cp.decode_attribute(attr, bytes.fromhex(raw)) == value
 
 
-@pytest.mark.parametrize("attr, raw", [
-    (CfgAttr.INTERNAL_IP4_ADDRESS, "0a0000"),
-    (CfgAttr.INTERNAL_IP6_ADDRESS, "20010db8" + "00" * 12),  # no prefix length
-    (CfgAttr.INTERNAL_IP6_ADDRESS, "20010db8" + "00" * 12 + "81"),  # prefix length 129
-    (CfgAttr.INTERNAL_IP4_SUBNET, "0a000000ff00ff00"),  # not a contiguous mask
-])
+@pytest.mark.parametrize(
+    "attr, raw",
+    [
+        (CfgAttr.INTERNAL_IP4_ADDRESS, "0a0000"),
+        (CfgAttr.INTERNAL_IP6_ADDRESS, "20010db8" + "00" * 12),  # no prefix length
+        (CfgAttr.INTERNAL_IP6_ADDRESS, "20010db8" + "00" * 12 + "81"),  # prefix length 129
+        (CfgAttr.INTERNAL_IP4_SUBNET, "0a000000ff00ff00"),  # not a contiguous mask
+    ],
+)
 def test_malformed_attributes(attr, raw):
     with pytest.raises(InvalidSyntax):
         cp.decode_attribute(attr, bytes.fromhex(raw))
 
 
 def test_request_payload_from_request_options():
-    policy = Policy("c", request=(CfgOption("address", None), CfgOption("name-server", None),
-                                  CfgOption("address", A("2001:db8::9"))))
+    policy = Policy(
+        "c",
+        request=(
+            CfgOption("address", None),
+            CfgOption("name-server", None),
+            CfgOption("address", A("2001:db8::9")),
+        ),
+    )
     request = cp.request_payload(policy)
     assert request.cfg_type == CfgType.CFG_REQUEST
     assert request.attributes == [
-        (CfgAttr.INTERNAL_IP4_ADDRESS, b""), (CfgAttr.INTERNAL_IP4_DNS, b""),
+        (CfgAttr.INTERNAL_IP4_ADDRESS, b""),
+        (CfgAttr.INTERNAL_IP4_DNS, b""),
         (CfgAttr.INTERNAL_IP6_ADDRESS, A("2001:db8::9").packed + b"\x80"),
     ]
     assert cp.wants_address(request) == {4, 6}

@@ -53,11 +53,13 @@ def test_server_answers_rfc2759_sample_response_with_the_rfc_authenticator_respo
     response = b"\x31" + PEER_CHALLENGE + bytes(8) + NT_RESPONSE + b"\x00" + b"User"
     status, request = server.process(eap(2, 8, 26, mschap(2, 0x2A, response)))
     assert status == Status.CONTINUE
-    assert request[:9] == bytes((1, 9)) + len(request).to_bytes(2, "big") + bytes((26, 3, 0x2A)) + \
-        (len(request) - 5).to_bytes(2, "big")
-    assert request[9:9 + 42] == AUTHENTICATOR_RESPONSE
-    assert server.user == "User" and server.msk == mschapv2.msk(mschapv2.nt_password_hash("clientPass"),
-                                                                  NT_RESPONSE)
+    assert request[:9] == bytes((1, 9)) + len(request).to_bytes(2, "big") + bytes((26, 3, 0x2A)) + (
+        len(request) - 5
+    ).to_bytes(2, "big")
+    assert request[9 : 9 + 42] == AUTHENTICATOR_RESPONSE
+    assert server.user == "User" and server.msk == mschapv2.msk(
+        mschapv2.nt_password_hash("clientPass"), NT_RESPONSE
+    )
     status, final = server.process(eap(2, 9, 26, b"\x03"))  # the peer's Success: the OpCode alone
     assert status == Status.SUCCESS and final == eap(3, 10)
 
@@ -98,7 +100,12 @@ def test_wrong_password_or_unknown_user_ends_with_eap_failure(user, password):
 
 
 def test_server_refuses_nak_other_codes_and_stale_identifiers():
-    for reply in (eap(2, 1, 3, b"\x04"), eap(1, 1, 1, b"x"), eap(2, 2, 1, b"alice"), b"\x02\x01\x00"):
+    for reply in (
+        eap(2, 1, 3, b"\x04"),
+        eap(1, 1, 1, b"x"),
+        eap(2, 2, 1, b"alice"),
+        b"\x02\x01\x00",
+    ):
         server = EapServer(USERS.get, scripted(b"\x01"))
         server.start()
         status, message = server.process(reply)

@@ -17,21 +17,45 @@ KEYS = dict(encr_key=bytes(range(32)), integ_key=bytes(range(100, 132)))
 IMPLS = [m for _, m in fast_impls("sk")]
 
 
-def make_sa(sk, *, fragmentation=True, peer=True, size=0, remote=("10.231.0.2", 500), local=("10.231.0.1", 500)):
+def make_sa(
+    sk,
+    *,
+    fragmentation=True,
+    peer=True,
+    size=0,
+    remote=("10.231.0.2", 500),
+    local=("10.231.0.1", 500),
+):
     cipher = sk.SKCipher(12, 256, 12, **KEYS)  # AES-CBC-256 / HMAC-SHA2-256-128
-    engine = SimpleNamespace(fragmentation=fragmentation, fragment_size=size, ike_port=500, stats=Counter())
-    return SimpleNamespace(engine=engine, peer_fragmentation=peer, sk_out=cipher, sk_in=cipher,
-                           spi_i=b"\x01" * 8, spi_r=b"\x02" * 8, remote_addr=remote, local_addr=local,
-                           frag_in=None)
+    engine = SimpleNamespace(
+        fragmentation=fragmentation, fragment_size=size, ike_port=500, stats=Counter()
+    )
+    return SimpleNamespace(
+        engine=engine,
+        peer_fragmentation=peer,
+        sk_out=cipher,
+        sk_in=cipher,
+        spi_i=b"\x01" * 8,
+        spi_r=b"\x02" * 8,
+        remote_addr=remote,
+        local_addr=local,
+        frag_in=None,
+    )
 
 
 def big_payloads(n=1500):
-    return [wire.IDi(2, b"a.pk.test"), wire.CERT(4, bytes(random.Random(n).randbytes(n))), wire.AUTH(14, b"s" * 256)]
+    return [
+        wire.IDi(2, b"a.pk.test"),
+        wire.CERT(4, bytes(random.Random(n).randbytes(n))),
+        wire.AUTH(14, b"s" * 256),
+    ]
 
 
 def split(sa, payloads, msg_id=1):
     plaintext = wire.encode_payloads(payloads)
-    return fragments.seal(sa, ExchangeType.IKE_AUTH, msg_id, 0x08, payloads[0].payload_type, plaintext)
+    return fragments.seal(
+        sa, ExchangeType.IKE_AUTH, msg_id, 0x08, payloads[0].payload_type, plaintext
+    )
 
 
 def deliver(sa, data, now=0.0):
@@ -47,7 +71,9 @@ def test_split_respects_the_size_and_marks_the_first_payload(sk):
     assert [m.payloads[0].fragment_number for m in decoded] == list(range(1, len(pieces) + 1))
     assert {m.payloads[0].total_fragments for m in decoded} == {len(pieces)}
     # RFC 7383 §2.5: the first fragment names the first inner payload, the others 0
-    assert [m.payloads[0].next_payload for m in decoded] == [PayloadType.IDi] + [0] * (len(pieces) - 1)
+    assert [m.payloads[0].next_payload for m in decoded] == [PayloadType.IDi] + [0] * (
+        len(pieces) - 1
+    )
     assert split(sa, [wire.IDi(2, b"small")]) is None  # it fits: sent whole
 
 
@@ -119,7 +145,9 @@ def test_bounds_on_fragments_bytes_and_age():
     sk = IMPLS[0]
     sender, receiver = make_sa(sk), make_sa(sk)
     cipher = sender.sk_out
-    header = wire.encode_header(wire.Message(b"\x01" * 8, b"\x02" * 8, 35, 0x08, 1, [wire.SKF(35, 1, 200, b"")]), 0)
+    header = wire.encode_header(
+        wire.Message(b"\x01" * 8, b"\x02" * 8, 35, 0x08, 1, [wire.SKF(35, 1, 200, b"")]), 0
+    )
     too_many = cipher.seal_fragment(header, 35, 1, fragments.MAX_FRAGMENTS + 1, b"x" * 16)
     with pytest.raises(SilentDrop, match="more than"):
         deliver(receiver, too_many)
@@ -129,7 +157,9 @@ def test_bounds_on_fragments_bytes_and_age():
         r.add(False, 1, 2, 3, 0, b"b" * 40000, now=0.0)
     assert len(r) == 0
     r.add(False, 2, 1, 2, 35, b"first", now=0.0)
-    assert r.add(False, 2, 2, 2, 0, b"late", now=fragments.MAX_AGE + 1) is None  # too old: restarted
+    assert (
+        r.add(False, 2, 2, 2, 0, b"late", now=fragments.MAX_AGE + 1) is None
+    )  # too old: restarted
     assert r.add(False, 2, 1, 2, 35, b"first", now=fragments.MAX_AGE + 2) == (35, b"firstlate")
 
 

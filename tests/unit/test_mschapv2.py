@@ -26,9 +26,15 @@ def test_rfc2759_sample_data():
     assert mschapv2.nt_password_hash(PASSWORD) == PASSWORD_HASH
     assert mschapv2.hash_nt_password_hash(PASSWORD_HASH) == PASSWORD_HASH_HASH
     assert mschapv2.challenge_response(CHALLENGE, PASSWORD_HASH) == NT_RESPONSE
-    assert mschapv2.generate_nt_response(AUTH_CHALLENGE, PEER_CHALLENGE, USER, PASSWORD) == NT_RESPONSE
-    assert mschapv2.authenticator_response(PASSWORD_HASH, NT_RESPONSE, PEER_CHALLENGE, AUTH_CHALLENGE,
-                                           USER) == AUTHENTICATOR_RESPONSE
+    assert (
+        mschapv2.generate_nt_response(AUTH_CHALLENGE, PEER_CHALLENGE, USER, PASSWORD) == NT_RESPONSE
+    )
+    assert (
+        mschapv2.authenticator_response(
+            PASSWORD_HASH, NT_RESPONSE, PEER_CHALLENGE, AUTH_CHALLENGE, USER
+        )
+        == AUTHENTICATOR_RESPONSE
+    )
 
 
 def test_password_as_utf8_bytes_is_the_same_password():
@@ -43,8 +49,14 @@ def test_rfc2759_8_2_user_name_drops_the_domain():
 def test_rfc3079_sample_key_derivation():
     assert mschapv2.master_key(PASSWORD_HASH, NT_RESPONSE) == MASTER_KEY
     # the server's send key is the client's receive key (§3.4 GetAsymmetricStartKey)
-    assert mschapv2.asymmetric_start_key(MASTER_KEY, 16, is_send=True, is_server=True) == SEND_START_KEY_128
-    assert mschapv2.asymmetric_start_key(MASTER_KEY, 16, is_send=False, is_server=False) == SEND_START_KEY_128
+    assert (
+        mschapv2.asymmetric_start_key(MASTER_KEY, 16, is_send=True, is_server=True)
+        == SEND_START_KEY_128
+    )
+    assert (
+        mschapv2.asymmetric_start_key(MASTER_KEY, 16, is_send=False, is_server=False)
+        == SEND_START_KEY_128
+    )
 
 
 def test_msk_is_receive_key_send_key_and_padding():
@@ -56,5 +68,7 @@ def test_msk_is_receive_key_send_key_and_padding():
 
 
 def test_authenticator_response_check_ignores_hex_case():
-    assert mschapv2.check_authenticator_response(AUTHENTICATOR_RESPONSE, AUTHENTICATOR_RESPONSE.lower())
+    assert mschapv2.check_authenticator_response(
+        AUTHENTICATOR_RESPONSE, AUTHENTICATOR_RESPONSE.lower()
+    )
     assert not mschapv2.check_authenticator_response(AUTHENTICATOR_RESPONSE, b"S=" + b"0" * 40)

@@ -83,7 +83,8 @@ def finish_responder(sa, policy, payloads, response, now):
     """The CP and CHILD SA part of an authenticated IKE_AUTH request (§1.2, §2.19)."""
     engine = sa.engine
     notifies = _notifies(payloads)
-    sa_p, tsi, tsr = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
+    sa_p, tsi, tsr = (_find(payloads, t)
+                      for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
     if sa_p is None and tsi is None and tsr is None:
         return response  # RFC 6023 childless: nothing more to do
     if sa_p is None or tsi is None or tsr is None:
@@ -93,8 +94,8 @@ def finish_responder(sa, policy, payloads, response, now):
         reply = cp.respond(sa, policy, _find(payloads, PayloadType.CP), now)
         if reply is not None:
             response.append(reply)
-        child, child_payloads, event = child_sa.respond(sa, policy, sa_p, tsi.selectors, tsr.selectors,
-                                                        notifies, now)
+        child, child_payloads, event = child_sa.respond(sa, policy, sa_p, tsi.selectors,
+                                                        tsr.selectors, notifies, now)
     except IkeError as exc:
         if exc.notify_type is None:
             raise
@@ -167,7 +168,6 @@ def start(sa, now):
 def handle_response(sa, payloads, now):
     if sa.auth_ctx is not None and sa.auth_ctx.peer_id_payload is not None:
         return ike_auth_eap.client_continue(sa, payloads, now)  # a later EAP round trip
-    engine = sa.engine
     policy = sa.policy
     check_refusal(payloads, first=True)
     idr, auth_p = _find(payloads, PayloadType.IDr), _find(payloads, PayloadType.AUTH)
@@ -186,7 +186,8 @@ def check_refusal(payloads, first: bool) -> None:
     """An IKE_AUTH answer with an error other than a CHILD SA one failed (§2.21.2)."""
     errors = [n for n in _notifies(payloads) if n.type <= NOTIFY_ERROR_MAX]
     fatal = [n for n in errors if n.type not in CHILD_ERRORS]
-    missing = first and (_find(payloads, PayloadType.IDr) is None or _find(payloads, PayloadType.AUTH) is None)
+    missing = first and (_find(payloads, PayloadType.IDr) is None
+                         or _find(payloads, PayloadType.AUTH) is None)
     if fatal or missing:
         names = ", ".join(_name(n.type) for n in errors) or "no IDr/AUTH"
         raise AuthenticationFailed(f"IKE_AUTH refused by the peer: {names}")
