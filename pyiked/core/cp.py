@@ -218,8 +218,11 @@ def request_payload(policy):
         attr = _ATTRS[option.option][0 if version == 4 else 1]
         if attr is None:
             continue
-        # §3.15.1: an empty value asks for one; a value is a suggestion
-        attributes.append((attr, _encode(attr, value) if value is not None else b""))
+        # §3.15.1: an empty value asks for one (`any`, or the unspecified address picks the
+        # family); another value is a suggestion
+        networks = (ipaddress.IPv4Network, ipaddress.IPv6Network)
+        empty = value is None or (not isinstance(value, networks) and value.is_unspecified)
+        attributes.append((attr, b"" if empty else _encode(attr, value)))
     return wire.CP(CfgType.CFG_REQUEST, attributes)
 
 

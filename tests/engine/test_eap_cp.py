@@ -1,11 +1,12 @@
 """IKE_AUTH with EAP-MSCHAPv2 (RFC 7296 §2.16) and the configuration payload (§2.19)
 between two engines: the engine as EAP server with a certificate, and as EAP client."""
 
+import dataclasses
 import ipaddress
 
 import pytest
 
-from pyiked.config.model import Auth, Settings
+from pyiked.config.model import Auth, CfgOption, Flow, Settings
 from pyiked.core.events import AddressLease, ChildSAInstall, HandshakeFailed, IkeSADown, IkeSAUp
 from pyiked.core.ike_sa import State
 
@@ -171,3 +172,39 @@ def test_a_certificate_peer_on_an_eap_policy_is_refused():
     (failed,) = net.of_type(B_IP, HandshakeFailed)
     assert "wants EAP" in failed.reason
     assert net.engines[B_IP].ike_sas() == []
+
+
+def test_dual_stack_leases_and_selectors():
+    v6_net = ipaddress.ip_network("2001:db8:2::/64")
+    v4_net = ipaddress.ip_network("10.231.2.0/24")
+    net, pa, pb = eap_pair()
+    both = {
+        "flows": (Flow(None, v4_net, src_dynamic=True), Flow(None, v6_net, src_dynamic=True)),
+        "request": (CfgOption("address", None), CfgOption("address", ipaddress.ip_address("::"))),
+    }
+    gw = {
+        "flows": (Flow(v4_net, None, dst_dynamic=True), Flow(v6_net, None, dst_dynamic=True)),
+        "config": pb.config
+        + (
+            CfgOption("address", ipaddress.ip_network("2001:db8:100::/120")),
+            CfgOption("name-server", ipaddress.ip_address("2001:db8:2::53")),
+        ),
+    }
+    pa, pb = dataclasses.replace(pa, **both), dataclasses.replace(pb, **gw)
+    for ip, policy in ((A_IP, pa), (B_IP, pb)):
+        engine = net.engines[ip]
+        engine.reload(
+            type(engine.store)(dataclasses.replace(engine.store.config, policies=(policy,)))
+        )
+    connect(net, pa)
+    leases = net.of_type(B_IP, AddressLease)
+    assert sorted(e.address.version for e in leases) == [4, 6]
+    v4, v6 = sorted((e.address for e in leases), key=lambda a: a.version)
+    assert v6 in ipaddress.ip_network("2001:db8:100::/120") and v6 != ipaddress.ip_address(
+        "2001:db8:100::"
+    )
+    (child_b,) = net.of_type(B_IP, ChildSAInstall)
+    assert sorted(map(str, child_b.ts_remote)) == sorted([f"{v4}/32", f"{v6}/128"])
+    (sa_a,) = net.engines[A_IP].ike_sas()
+    assert sorted(sa_a.virtual_ips, key=lambda a: a.version) == [v4, v6]
+    assert sa_a.cp_reply[10] == [ipaddress.ip_address("2001:db8:2::53")]  # INTERNAL_IP6_DNS
