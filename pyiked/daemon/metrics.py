@@ -88,7 +88,7 @@ class EngineCollector:
                                     "datagrams dropped before reaching an SA, by reason",
                                     labels=["reason"])
         for reason, value in dropped.items():
-            drops.add_metric([reason.lower()], value)
+            drops.add_metric([reason.lower().removeprefix("drop_")], value)
         yield drops
 
         now = status.gauges(engine)
@@ -189,8 +189,7 @@ class MetricsServer:
         try:
             head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), READ_TIMEOUT)
             status_line, headers, body = self._respond(head)
-        except (asyncio.LimitOverrunError, asyncio.IncompleteReadError, asyncio.TimeoutError,
-                ConnectionError):
+        except (TimeoutError, asyncio.LimitOverrunError, asyncio.IncompleteReadError, ConnectionError):
             writer.close()
             return
         except ValueError:

@@ -22,7 +22,6 @@ from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate
 from pyiked.core.ike_sa import State
 
 from . import status
-
 from .sockets import UdpEndpoint, source_address_for
 
 log = logging.getLogger("pyiked.daemon")
@@ -373,7 +372,7 @@ async def serve(daemon: Daemon, reload_config=None, *, control_path: str | None 
         loop.add_signal_handler(signal.SIGTERM, stop.set)
         loop.add_signal_handler(signal.SIGINT, stop.set)
         if reload_config is None and daemon.config_file:
-            reload_config = lambda: daemon.load_file()[0]  # noqa: E731
+            reload_config = lambda: daemon.load_file()[0]
         if reload_config is not None:
             loop.add_signal_handler(signal.SIGHUP, lambda: _reload(daemon, reload_config))
         _sd_notify("READY=1")

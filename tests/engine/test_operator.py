@@ -78,8 +78,8 @@ def test_delete_by_identity(text, hits):
     assert gone_on_both(net) == bool(hits)
 
 
-def _store(*policies, settings=Settings()):
-    return PolicyStore(Config(settings=settings, policies=tuple(policies)))
+def _store(*policies, settings=None):
+    return PolicyStore(Config(settings=settings or Settings(), policies=tuple(policies)))
 
 
 def test_reload_keeps_sas_whose_policy_remains_and_rebinds_them():
@@ -110,7 +110,7 @@ def test_reload_deletes_sas_whose_policy_is_gone():
 
 
 def test_reload_without_now_only_swaps():
-    net, pa, pb = pair()
+    net, pa, _ = pair()
     established(net, pa)
     b = net.engines[B_IP]
     assert b.reload(_store()) == 0
