@@ -11,11 +11,11 @@ from types import SimpleNamespace
 import pytest
 
 pytest.importorskip("prometheus_client")
-from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+from prometheus_client.parser import text_string_to_metric_families
 
-from pyiked.ctl.client import ControlClient  # noqa: E402
-from pyiked.daemon import demo  # noqa: E402
-from pyiked.daemon.metrics import (  # noqa: E402
+from pyiked.ctl.client import ControlClient
+from pyiked.daemon import demo
+from pyiked.daemon.metrics import (
     EngineCollector,
     MetricsError,
     MetricsServer,
@@ -23,7 +23,7 @@ from pyiked.daemon.metrics import (  # noqa: E402
     parse_listen_address,
 )
 
-from .daemon_lab import Lab  # noqa: E402
+from .daemon_lab import Lab
 
 
 def samples(text: str) -> dict:
