@@ -65,8 +65,9 @@ def bind_control_socket(path: str) -> socket.socket:
         os.umask(old_umask)
     try:
         os.chmod(path, 0o600)
-        if os.geteuid() == 0:
-            os.chown(path, 0, 0)
+        st = os.stat(path)
+        if os.geteuid() == 0 and (st.st_uid, st.st_gid) != (0, 0):
+            os.chown(path, 0, 0)  # only when needed: CAP_CHOWN is not in the unit's set
     except OSError as exc:
         sock.close()
         raise ControlSocketError(f"{path}: {exc.strerror}") from None
