@@ -11,10 +11,12 @@ PY=${PYTHON:-python3}
 if [ "$(id -u)" = 0 ]; then
     bash scripts/install-debian-deps.sh
 fi
-"$PY" -m pip install -q --disable-pip-version-check -e ".[test]"
+"$PY" -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e ".[test]"
 "$PY" setup.py -q build_ext --inplace
 
+status=0
 echo "== compiled run"
-PYIKED_EXPECT_EXTENSIONS=1 "$PY" -m pytest "$@"
+PYIKED_EXPECT_EXTENSIONS=1 "$PY" -m pytest "$@" || status=1
 echo "== pure run (PYIKED_NO_EXTENSIONS=1)"
-PYIKED_NO_EXTENSIONS=1 "$PY" -m pytest "$@"
+PYIKED_NO_EXTENSIONS=1 "$PY" -m pytest "$@" || status=1
+exit $status

@@ -119,3 +119,15 @@ class IntegrityError(SilentDrop):
 
 class CryptoUnavailable(Exception):
     """A transform is known but not usable here (not a protocol error)."""
+
+
+class EspError(SilentDrop):
+    """An ESP packet to discard (RFC 4303 §3.4): counted and audited, never answered.
+
+    Also raised by the sender side when an SA must not protect another packet (hard
+    lifetime reached, sequence number exhausted, RFC 4303 §3.3.3).
+    """
+
+
+class ReplayError(EspError):
+    """RFC 4303 §3.4.3: a duplicate, or a sequence number left of the replay window."""

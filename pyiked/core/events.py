@@ -29,7 +29,9 @@ class SAKeys:
     """One direction of an ESP/AH SA (RFC 7296 §2.17 KEYMAT split).
 
     encr_key includes the 4-octet salt for AEAD ciphers (RFC 4106 §8.1, RFC 7634 §2);
-    integ_key is empty for AEAD.
+    integ_key is empty for AEAD. Likewise AES-CTR's key ends in its 4-octet nonce
+    (RFC 3686 §5.1) and AES-CCM's in a 3-octet salt (RFC 4309 §7.1): the KEYMAT split
+    takes those octets with the key.
     """
 
     spi: int

@@ -67,11 +67,11 @@ def _child_lines(sa: dict, c: dict) -> list[str]:
     if c.get("expires_in") is not None:
         timers += f" expires in {_seconds(c['expires_in'])}"
     head = f"  sa_childsas: #{c['child_id']} {c['protocol']}"
-    tail = f"{c['mode']} {c['state']} {_algos(c['algorithms'])}"
     lines = [
-        f"{head} 0x{c['spi_out']} out {local} -> {remote} {tail} bytes {_bytes(c.get('bytes_out'))}",
-        f"{head} 0x{c['spi_in']} in {remote} -> {local} {tail} bytes {_bytes(c.get('bytes_in'))}",
-        f"    reqid {c['reqid']} {limits}{timers}",
+        f"{head} 0x{c['spi_out']} out {local} -> {remote} bytes {_bytes(c.get('bytes_out'))}",
+        f"{head} 0x{c['spi_in']} in {remote} -> {local} bytes {_bytes(c.get('bytes_in'))}",
+        f"    #{c['child_id']} {c['state']} {c['mode']} {_algos(c['algorithms'])} "
+        f"reqid {c['reqid']} {limits}{timers}",
     ]
     for src in c["ts_local"]:
         for dst in c["ts_remote"]:

@@ -71,8 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", dest="version", action="store_true", help="print the version")
     p.add_argument("-v", dest="verbose", action="count", default=0,
                    help="more verbose (repeatable)")
-    p.add_argument("--backend", choices=("xfrm", "userspace", "memory"), default="xfrm",
-                   help="how SAs reach the data plane (default xfrm)")
+    p.add_argument("--backend", choices=("auto", "xfrm", "userspace", "memory"), default="auto",
+                   help="how SAs reach the data plane: kernel XFRM, userspace ESP over TUN, "
+                   "or memory (no data plane); auto picks xfrm when the kernel has ESP, "
+                   "else userspace (default auto)")
     p.add_argument("--metrics", metavar="ADDR", default=None,
                    help="serve Prometheus metrics on ADDR (host:port)")
     return p

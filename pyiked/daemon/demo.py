@@ -1,5 +1,7 @@
 """`pyiked demo`: a pyiked initiator and a pyiked responder negotiating on loopback.
 
+As root the demo builds two network namespaces instead (demo_netns.py) and passes traffic.
+
 No root and no configuration needed: the responder listens on 127.0.0.2 and the initiator
 on 127.0.0.1, both on unprivileged ports, each with an in-memory kernel backend. The demo
 prints both sides' SAs in an `ikectl show sa`-like table and exits 0 once an IKE SA and a
@@ -99,4 +101,13 @@ async def _demo(timeout: float) -> int:
 
 
 def main(args=None) -> int:
+    """As root: two network namespaces and a ping through the tunnel (demo_netns);
+    otherwise: both ends on loopback, no data plane. `--loopback` forces the latter."""
+    import os
+    import shutil
+
+    if os.geteuid() == 0 and shutil.which("ip") and "--loopback" not in (args or []):
+        from . import demo_netns
+
+        return demo_netns.main()
     return asyncio.run(_demo(timeout=10.0))

@@ -28,10 +28,10 @@ log = logging.getLogger("pyiked.daemon")
 
 
 class Daemon:
-    def __init__(self, config, *, backend=None, ike_port=500, natt_port=4500, families=(4, 6),
-                 bind_address="", random=os.urandom, engine_options=None, config_file=None,
-                 defines=None, force_passive=False):
-        from pyiked.kernel.memory import MemoryBackend
+    def __init__(self, config, *, backend="memory", ike_port=500, natt_port=4500, families=(4, 6),
+                 bind_address="", random=os.urandom, engine_options=None, backend_options=None,
+                 config_file=None, defines=None, force_passive=False):
+        from pyiked.kernel import choose_backend
 
         self.config = config
         self.config_file = config_file  # what `reload` (and SIGHUP) reads again
@@ -46,7 +46,10 @@ class Daemon:
         self.started_at = time.time()
         self.log_level_at_start = logging.getLogger("pyiked").getEffectiveLevel()
         self.store = PolicyStore(config)
-        self.backend = backend or MemoryBackend()
+        self.endpoints: dict[tuple[int, int], UdpEndpoint] = {}
+        if backend is None or isinstance(backend, str):  # a name: "auto", "xfrm", ...
+            backend = choose_backend(backend, send=self.send_datagram, **(backend_options or {}))
+        self.backend = backend
         self.engine = Engine(
             self.store,
             random=random,
@@ -56,7 +59,6 @@ class Daemon:
             backend_supports_transport=self.backend.supports_transport,
             **{"force_udp_encap": self.backend.requires_udp_encap, **(engine_options or {})},
         )
-        self.endpoints: dict[tuple[int, int], UdpEndpoint] = {}
         for family in families:
             af = socket.AF_INET if family == 4 else socket.AF_INET6
             bind = bind_address if (family == 4) == (":" not in bind_address) else ""
@@ -69,13 +71,9 @@ class Daemon:
                         break
                     raise
                 self.endpoints[(family, port)] = ep
-                prepare = getattr(self.backend, "prepare_socket", None)
-                if prepare is not None:
-                    prepare(ep.sock, port == natt_port)
+                self.backend.prepare_socket(ep.sock, port == natt_port)
         self.engine.on_esp = getattr(self.backend, "handle_esp", None)
         self.backend.coupled = self.coupled
-        if hasattr(self.backend, "set_sender"):
-            self.backend.set_sender(self.send_datagram)
         self._loop = None
         self._timer = None
         self._stopped = None
@@ -144,7 +142,8 @@ class Daemon:
                 self.engine.child_install_failed(event.child_id, str(exc), self.now())
 
     def _arm_timer(self) -> None:
-        when = self.engine.get_timer()
+        times = [t for t in (self.engine.get_timer(), self.backend.get_timer()) if t is not None]
+        when = min(times) if times else None
         if self._timer is not None:
             if when is not None and self._timer.when() == when:
                 return
@@ -155,7 +154,9 @@ class Daemon:
 
     def _on_timer(self) -> None:
         self._timer = None
-        self.engine.handle_timer(self.now())
+        now = self.now()
+        self.engine.handle_timer(now)
+        self.backend.handle_timer(now)
         self.pump()
 
     # -- life cycle ----------------------------------------------------------------------
@@ -413,13 +414,13 @@ def _sd_notify(state: str) -> None:
 def setup_logging(verbose: int) -> None:
     """iked's levels: quiet by default, -v for SA events, -vv for protocol detail."""
     level = logging.WARNING if verbose <= 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    logging.getLogger("pyiked").setLevel(level)  # libraries (pyroute2) stay at WARNING
 
 
 def run(args, config, warnings=()) -> int:
     """Entry point from `pyiked` (pyiked.daemon.cli, which already printed the warnings)."""
-    from pyiked.kernel import choose_backend
-
     setup_logging(args.verbose)
     if args.metrics:  # refuse a bad --metrics before binding anything
         from .metrics import MetricsError, check_available, parse_listen_address
@@ -430,13 +431,13 @@ def run(args, config, warnings=()) -> int:
         except MetricsError as exc:
             print(f"pyiked: {exc}", file=sys.stderr)
             return 1
-    backend = choose_backend(getattr(args, "backend", None))
     options = {}
     if args.natt_enforce:
         options["force_udp_encap"] = True
     daemon = Daemon(
         config,
-        backend=backend,
+        backend=args.backend,
+        backend_options={} if args.backend != "xfrm" else {"decouple": not config.settings.couple},
         natt_port=args.udpencap_port or 4500,
         families=(4,) if args.no_ipv6 else (4, 6),
         engine_options={"natt": "off" if args.natt_disable else "auto", **options},

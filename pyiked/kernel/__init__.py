@@ -1,10 +1,56 @@
-"""Kernel backends: xfrm (Linux XFRM netlink), userspace (ESP over TUN), memory (tests)."""
+"""pyiked.kernel: backends that carry out the engine's CHILD_SA events.
+
+    backend = choose_backend(name, send=send_4500, **options)
+
+name is "xfrm" (Linux XFRM, kernel ESP), "userspace" (ESP in this process over a TUN
+device), "memory" (tests, benches) or None / "auto": xfrm when the kernel can hold ESP SAs
+(`kernel_has_esp()`), else userspace, with a log line saying why. `send` is the daemon's
+sender on the 4500 socket, which the userspace backend needs (see userspace.py); the
+xfrm backend ignores it. Other keyword options go to the chosen backend's constructor.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from .base import KernelBackend, KernelError
+
+log = logging.getLogger("pyiked.kernel")
+
+BACKENDS = ("xfrm", "userspace", "memory")
 
 
-def choose_backend(name=None):
-    """The backend named on the command line or in the config (memory until the others land)."""
-    from .memory import MemoryBackend
+def kernel_has_esp() -> bool:
+    """Whether this kernel can hold ESP SAs (see xfrm.kernel_has_esp)."""
+    from .xfrm import kernel_has_esp as probe
 
-    if name in (None, "memory"):
+    return probe()
+
+
+def choose_backend(name: str | None, send=None, **options) -> KernelBackend:
+    if name in (None, "", "auto"):
+        if kernel_has_esp():
+            name = "xfrm"
+        else:
+            log.warning("the kernel cannot hold ESP SAs (no CONFIG_INET_ESP, or no XFRM "
+                        "access): using the userspace ESP data plane over TUN, which forces "
+                        "UDP encapsulation")
+            name = "userspace"
+    if name == "xfrm":
+        from .xfrm import XfrmBackend
+
+        return XfrmBackend(**options)
+    if name == "userspace":
+        if send is None:
+            raise KernelError("the userspace backend needs the daemon's send() on the 4500 socket")
+        from .userspace import UserspaceBackend
+
+        return UserspaceBackend(send, **options)
+    if name == "memory":
+        from .memory import MemoryBackend
+
         return MemoryBackend()
-    raise ValueError(f"kernel backend {name!r} is not available")
+    raise KernelError(f"unknown kernel backend {name!r} (one of {', '.join(BACKENDS)}, auto)")
+
+
+__all__ = ["BACKENDS", "KernelBackend", "KernelError", "choose_backend", "kernel_has_esp"]

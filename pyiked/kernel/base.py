@@ -27,7 +27,11 @@ class KernelBackend(abc.ABC):
     supports_transport = True
 
     def allocate_spi(self, protocol: int, src, dst) -> int:
-        """An unused inbound SPI (XFRM_MSG_ALLOCSPI for xfrm). Never 0..255 (RFC 4303 §2.1)."""
+        """An unused inbound SPI (XFRM_MSG_ALLOCSPI for xfrm). Never 0..255 (RFC 4303 §2.1).
+
+        The SA it is for runs from src (the peer) to dst (this host). The engine calls it
+        synchronously and passes the SPI back in ChildSAInstall.inbound.spi.
+        """
         while True:
             spi = int.from_bytes(os.urandom(4), "big")
             if spi > 255:
@@ -44,9 +48,20 @@ class KernelBackend(abc.ABC):
     def update(self, event: ChildSAUpdate) -> None:
         """Follow a NAT-mapping change of the peer (RFC 7296 §2.23)."""
 
+    def prepare_socket(self, sock, natt: bool) -> None:
+        """Called for every IKE socket the daemon opens (natt: the 4500 socket)."""
+
     def notices(self) -> list:
         """KernelExpire / KernelAcquire notices gathered since the last call."""
         return []
+
+    def get_timer(self) -> float | None:
+        """When handle_timer() should run next (on the backend's clock), or None. The
+        userspace data plane times SA lifetimes itself; XFRM leaves that to the kernel."""
+        return None
+
+    def handle_timer(self, now: float) -> None:
+        """Run what is due at `now` (time lifetimes -> KernelExpire notices)."""
 
     def fileno(self) -> int | None:
         """A descriptor the daemon should watch for notices or data-plane traffic."""

@@ -154,16 +154,20 @@ def fqdn(name: str) -> Identity:
 
 def psk_policy(name, local_ip, peer_ip, local_net, remote_net, srcid, dstid, psk=b"pk-test-psk-0123456789",
                **kw) -> Policy:
+    """A PSK site-to-site policy; kw override any Policy field (srcid/dstid may be text)."""
     fields = dict(
         name=name,
         local=ipaddress.ip_network(local_ip),
         peer=ipaddress.ip_network(peer_ip),
         flows=(Flow(ipaddress.ip_network(local_net), ipaddress.ip_network(remote_net)),),
-        srcid=fqdn(srcid),
-        dstid=fqdn(dstid),
+        srcid=srcid,
+        dstid=dstid,
         auth=Auth("psk", psk),
     )
     fields.update(kw)
+    for key in ("srcid", "dstid"):
+        if isinstance(fields[key], str):
+            fields[key] = fqdn(fields[key])
     return Policy(**fields)
 
 
@@ -179,8 +183,10 @@ A_NET, B_NET = "10.231.1.0/24", "10.231.2.0/24"
 def pair(seed=1, a_kw=None, b_kw=None, net_kw=None, a_engine=None, b_engine=None):
     """Initiator A (10.231.0.1) and responder B (10.231.0.2), the interop topology."""
     net = SimNet(seed=seed, **(net_kw or {}))
-    pa = psk_policy("a", A_IP, B_IP, A_NET, B_NET, "a.pk.test", "b.pk.test", active=True, **(a_kw or {}))
-    pb = psk_policy("b", B_IP, A_IP, B_NET, A_NET, "b.pk.test", "a.pk.test", **(b_kw or {}))
+    a_kw = {"srcid": "a.pk.test", "dstid": "b.pk.test", "active": True, **(a_kw or {})}
+    b_kw = {"srcid": "b.pk.test", "dstid": "a.pk.test", **(b_kw or {})}
+    pa = psk_policy("a", A_IP, B_IP, A_NET, B_NET, **a_kw)
+    pb = psk_policy("b", B_IP, A_IP, B_NET, A_NET, **b_kw)
     net.add(A_IP, engine_for([pa], seed * 2 + 1, **(a_engine or {})))
     net.add(B_IP, engine_for([pb], seed * 2 + 2, **(b_engine or {})))
     return net, pa, pb

@@ -101,7 +101,7 @@ def test_flags_parse_like_iked():
     assert (args.backend, args.metrics) == ("userspace", "127.0.0.1:9100")
     defaults = cli.build_parser().parse_args([])
     assert (defaults.file, defaults.socket, defaults.backend) == (
-        "/etc/iked.conf", "/var/run/iked.sock", "xfrm")
+        "/etc/iked.conf", "/var/run/iked.sock", "auto")
     with pytest.raises(SystemExit):
         cli.build_parser().parse_args(["-T", "-t"])
     with pytest.raises(SystemExit):

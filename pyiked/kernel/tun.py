@@ -1,0 +1,208 @@
+"""A TUN device for the userspace ESP data plane, and the routes that send traffic into it.
+
+    tun = TunDevice("pyiked%d", mtu=1400)     # IFF_TUN | IFF_NO_PI, non-blocking, up
+    packets = tun.read_batch(64)               # whole IPv4/IPv6 packets
+    tun.write(packet)
+    routes = RouteTable(ipr, tun.index, table=220, priority=220)
+    routes.add(network, prefsrc)               # refcounted: two flows may share a route
+    routes.remove(network)
+
+Routes live in their own table (220, as strongSwan's) reached by one `ip rule`, so a
+remote traffic selector of 0.0.0.0/0 does not swallow the ESP datagrams to the peer
+itself: the peer gets a `throw` route there, which sends its lookup back to the main table.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import ipaddress
+import logging
+import os
+import struct
+
+from pyroute2.netlink.exceptions import NetlinkError
+
+log = logging.getLogger("pyiked.kernel")
+
+class ThreadedIPRoute:
+    """pyroute2's IPRoute with every call run in one worker thread that owns it.
+
+    pyroute2 0.9's synchronous API drives its own asyncio loop, which cannot run inside
+    the daemon's running loop. Route and address changes are rare (one per flow), so a
+    blocking hand-off to a worker thread costs little.
+    """
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        from pyroute2 import IPRoute
+
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="pyiked-rtnl")
+        self._ipr = self._pool.submit(IPRoute).result()
+
+    def _call(self, name, args, kwargs):
+        result = getattr(self._ipr, name)(*args, **kwargs)
+        # results that iterate lazily must be drained where the socket lives
+        return list(result) if hasattr(result, "__next__") else result
+
+    def __getattr__(self, name):
+        def call(*args, **kwargs):
+            return self._pool.submit(self._call, name, args, kwargs).result()
+
+        return call
+
+    def close(self) -> None:
+        try:
+            self._pool.submit(self._ipr.close).result()
+        finally:
+            self._pool.shutdown(wait=True)
+
+
+TUNSETIFF = 0x400454CA
+IFF_TUN = 0x0001
+IFF_NO_PI = 0x1000  # no 4-octet packet info: the version nibble tells IPv4 from IPv6
+RTN_UNICAST = 1
+RTN_THROW = 9
+MAX_PACKET = 65535
+
+
+class TunDevice:
+    def __init__(self, name: str = "pyiked%d", mtu: int = 1400, ipr=None):
+        if len(name.encode()) > 15:
+            raise ValueError("interface names have at most 15 characters")
+        self.fd = os.open("/dev/net/tun", os.O_RDWR | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            ifr = struct.pack("16sH22x", name.encode(), IFF_TUN | IFF_NO_PI)
+            answer = fcntl.ioctl(self.fd, TUNSETIFF, ifr)
+            self.name = answer[:16].split(b"\0", 1)[0].decode()
+            self.index = None
+            if ipr is not None:
+                self.index = ipr.link_lookup(ifname=self.name)[0]
+                ipr.link("set", index=self.index, mtu=mtu, state="up")
+        except BaseException:
+            os.close(self.fd)
+            raise
+        self.mtu = mtu
+
+    def fileno(self) -> int:
+        return self.fd
+
+    def read_batch(self, limit: int) -> list[bytes]:
+        """Up to `limit` packets that are waiting; [] when none."""
+        out = []
+        for _ in range(limit):
+            try:
+                out.append(os.read(self.fd, MAX_PACKET))
+            except BlockingIOError:
+                break
+        return out
+
+    def write(self, packet: bytes) -> bool:
+        """Hand one packet to the kernel; False when its queue is full (the packet is lost)."""
+        try:
+            os.write(self.fd, packet)
+            return True
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            if exc.errno in (errno.EINVAL, errno.EIO):  # not an IP packet the kernel takes
+                return False
+            raise
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)  # a non-persistent TUN device goes away with its last fd
+            self.fd = -1
+
+
+class RouteTable:
+    """Routes to remote subnets through the TUN device, in a table of their own."""
+
+    def __init__(self, ipr, oif: int, table: int = 220, priority: int = 220):
+        self.ipr = ipr
+        self.oif = oif
+        self.table = table
+        self.priority = priority
+        self._routes: dict[tuple, int] = {}  # (network, kind) -> users
+        self._rules = []
+        if table not in (0, 254):
+            for family in (2, 10):
+                try:
+                    self.ipr.rule("add", table=table, priority=priority, family=family)
+                    self._rules.append(family)
+                except (NetlinkError, OSError) as exc:  # EEXIST: another instance put it there
+                    if getattr(exc, "code", None) != errno.EEXIST:
+                        log.warning("routing rule for table %d (family %d): %s", table, family, exc)
+
+    def _table(self) -> dict:
+        return {} if self.table in (0, 254) else {"table": self.table}
+
+    def add(self, network, prefsrc=None) -> None:
+        network = ipaddress.ip_network(network)
+        key = (network, "via-tun")
+        if self._routes.get(key):
+            self._routes[key] += 1
+            return
+        args = dict(dst=str(network), oif=self.oif, **self._table())
+        if prefsrc is not None:
+            args["prefsrc"] = str(prefsrc)
+        self.ipr.route("replace", **args)
+        self._routes[key] = 1
+
+    def add_throw(self, address) -> None:
+        """Keep traffic to `address` (the peer) out of the tunnel (a `throw` route)."""
+        if self.table in (0, 254):
+            return  # main table: the more specific route to the peer already wins
+        network = ipaddress.ip_network(address)
+        key = (network, "throw")
+        if self._routes.get(key):
+            self._routes[key] += 1
+            return
+        self.ipr.route("replace", dst=str(network), type=RTN_THROW, **self._table())
+        self._routes[key] = 1
+
+    def remove(self, network, kind: str = "via-tun") -> None:
+        network = ipaddress.ip_network(network)
+        key = (network, kind)
+        users = self._routes.get(key, 0)
+        if users > 1:
+            self._routes[key] = users - 1
+            return
+        self._routes.pop(key, None)
+        if not users:
+            return
+        args = dict(dst=str(network), **self._table())
+        if kind == "throw":
+            args["type"] = RTN_THROW
+        else:
+            args["oif"] = self.oif
+        try:
+            self.ipr.route("del", **args)
+        except (NetlinkError, OSError) as exc:
+            if getattr(exc, "code", None) not in (errno.ESRCH, errno.ENOENT, errno.ENODEV):
+                log.warning("removing route %s: %s", network, exc)
+
+    def close(self):
+        for network, kind in list(self._routes):
+            self._routes[(network, kind)] = 1
+            self.remove(network, kind)
+        for family in self._rules:
+            try:
+                self.ipr.rule("del", table=self.table, priority=self.priority, family=family)
+            except (NetlinkError, OSError) as exc:
+                log.debug("routing rule for table %d: %s", self.table, exc)
+        self._rules = []
+
+
+def local_address_in(ipr, ts_list):
+    """An address of this host inside one of the traffic selectors (the routes' source,
+    so locally sent packets match the CHILD_SA), or None."""
+    for msg in ipr.get_addr():
+        addr = ipaddress.ip_address(msg.get_attr("IFA_ADDRESS") or msg.get_attr("IFA_LOCAL"))
+        if addr.is_link_local:
+            continue
+        for ts in ts_list:
+            if ts.version == addr.version and ts.start_addr <= addr <= ts.end_addr:
+                return addr
+    return None

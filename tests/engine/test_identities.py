@@ -1,0 +1,68 @@
+"""IDs of every type (RFC 7296 §3.5), INITIAL_CONTACT (§2.4) and liveness checks."""
+
+import pytest
+
+from pyiked.config.identity import parse_identity
+from pyiked.core.events import IkeSADown, IkeSAUp
+from pyiked.core.exchanges import informational
+from pyiked.core.iana import IDType
+from pyiked.core.ike_sa import State
+
+from .simnet import A_IP, B_IP, pair
+
+IDS = {
+    IDType.ID_IPV4_ADDR: ("10.231.0.1", "10.231.0.2"),
+    IDType.ID_IPV6_ADDR: ("2001:db8::a", "2001:db8::b"),
+    IDType.ID_FQDN: ("a.pk.test", "b.pk.test"),
+    IDType.ID_RFC822_ADDR: ("alice@pk.test", "gw@pk.test"),
+    IDType.ID_KEY_ID: ("keyid:#a1a2a3a4", "keyid:#b1b2"),
+    IDType.ID_DER_ASN1_DN: ("C=XX, O=pk-test, CN=a", "C=XX, O=pk-test, CN=b"),
+}
+
+
+@pytest.mark.parametrize("id_type", list(IDS), ids=lambda t: t.name)
+def test_every_id_type_authenticates(id_type):
+    a_text, b_text = IDS[id_type]
+    a_id, b_id = parse_identity(a_text), parse_identity(b_text)
+    assert a_id.id_type == id_type
+    net, pa, pb = pair(a_kw={"srcid": a_id, "dstid": b_id}, b_kw={"srcid": b_id, "dstid": a_id})
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=10)
+    (up_a,), (up_b,) = net.of_type(A_IP, IkeSAUp), net.of_type(B_IP, IkeSAUp)
+    assert up_b.remote_id == str(a_id) and up_a.remote_id == str(b_id)
+
+
+def test_wrong_peer_identity_is_refused():
+    other = parse_identity("mallory.pk.test")
+    net, pa, pb = pair(a_kw={"srcid": other})  # B expects dstid a.pk.test
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=10)
+    assert not net.of_type(B_IP, IkeSAUp) and not net.engines[B_IP].ike_sas()
+
+
+def test_initial_contact_replaces_stale_sas():
+    net, pa, pb = pair()
+    a, b = net.engines[A_IP], net.engines[B_IP]
+    a.initiate(pa, 0.0)
+    net.run(until=10)
+    (old,) = b.ike_sas()
+    # A reboots: it forgets its SA, comes back and sends INITIAL_CONTACT (§2.4)
+    for sa in a.ike_sas():
+        a.destroy(sa, "reboot", net.now)
+    a.initiate(pa, net.now)
+    net.run(until=net.now + 10)
+    (new,) = b.ike_sas()
+    assert new is not old and old.state == State.CLOSED
+    assert [d.reason for d in net.of_type(B_IP, IkeSADown)] == ["replaced after INITIAL_CONTACT"]
+
+
+def test_liveness_check_is_answered():
+    net, pa, pb = pair()
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=10)
+    (sa,) = net.engines[A_IP].ike_sas()
+    before = sa.send_id
+    informational.liveness(sa, net.now)
+    net.run(until=net.now + 10)
+    assert sa.send_id == before + 1 and sa.pending is None and sa.state == State.ESTABLISHED
+    assert net.engines[A_IP].stats["retransmissions"] == 0
