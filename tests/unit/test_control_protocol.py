@@ -150,9 +150,9 @@ def test_arbitrary_objects_are_requests_or_protocol_errors(obj):
 @settings(max_examples=200, deadline=None)
 @given(st.text())
 def test_encoded_lines_hold_exactly_one_newline(text):
-    data = protocol.ok({"text": text, text: [text]})
+    data = protocol.ok({"value": text, "k" + text: [text]})
     assert data.count(b"\n") == 1 and data.endswith(b"\n")
-    assert json.loads(data)["result"]["text"] == text
+    assert json.loads(data)["result"] == {"value": text, "k" + text: [text]}
 
 
 # -- pyikectl's words -> request --------------------------------------------------------------
