@@ -315,8 +315,13 @@ class Daemon:
         return logging.getLevelName(level)
 
     def sa_snapshot(self) -> list[dict]:
-        counters = getattr(self.backend, "sa_counters", None)
-        return status.sas(self.engine, self.now(), counters() if counters else None)
+        counters = {}
+        if self.coupled:  # decoupled: nothing of ours is in the kernel
+            try:
+                counters = self.backend.sa_counters()
+            except Exception as exc:  # a backend that cannot answer: show sa without bytes
+                log.warning("kernel backend %s: SA counters: %s", self.backend.name, exc)
+        return status.sas(self.engine, self.now(), counters)
 
     def status(self) -> dict:
         return {
