@@ -20,6 +20,7 @@ from pyiked.config.store import PolicyStore
 from pyiked.core.engine import Engine
 from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate
 from pyiked.core.ike_sa import State
+from pyiked.kernel.base import KernelError
 
 from . import status
 from .sockets import UdpEndpoint, source_address_for
@@ -319,7 +320,7 @@ class Daemon:
         if self.coupled:  # decoupled: nothing of ours is in the kernel
             try:
                 counters = self.backend.sa_counters()
-            except Exception as exc:  # a backend that cannot answer: show sa without bytes
+            except (KernelError, OSError) as exc:  # cannot answer: show sa without bytes
                 log.warning("kernel backend %s: SA counters: %s", self.backend.name, exc)
         return status.sas(self.engine, self.now(), counters)
 
