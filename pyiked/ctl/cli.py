@@ -117,7 +117,10 @@ def render(command: str, args: dict, result: dict, quiet: bool) -> str | None:
     if command in ("active", "passive"):
         return f"mode {result.get('mode')}, {result.get('initiated', 0)} initiated"
     if command in ("couple", "decouple"):
-        return f"kernel {'coupled' if result.get('coupled') else 'decoupled'}"
+        text = f"kernel {'coupled' if result.get('coupled') else 'decoupled'}"
+        if result.get("deleted"):
+            text += f", {_count(result['deleted'], 'IKE SA')} renegotiated"
+        return text
     return None
 
 

@@ -70,8 +70,8 @@ def _child_lines(sa: dict, c: dict) -> list[str]:
     lines = [
         f"{head} 0x{c['spi_out']} out {local} -> {remote} bytes {_bytes(c.get('bytes_out'))}",
         f"{head} 0x{c['spi_in']} in {remote} -> {local} bytes {_bytes(c.get('bytes_in'))}",
-        f"    #{c['child_id']} {c['state']} {c['mode']} {_algos(c['algorithms'])} "
-        f"reqid {c['reqid']} {limits}{timers}",
+        (f"    #{c['child_id']} {c['state']} {c['mode']} {_algos(c['algorithms'])} "
+         f"reqid {c['reqid']} {limits}{timers}"),
     ]
     for src in c["ts_local"]:
         for dst in c["ts_remote"]:

@@ -244,7 +244,8 @@ class ControlServer:
         return {"sas": self.daemon.sa_snapshot()}
 
     def _show_stats(self, args) -> dict:
-        return {**status.stats(self.daemon.engine), "daemon": self.daemon.status()}
+        return {**status.stats(self.daemon.engine),
+                "daemon": {**self.daemon.status(), "monitors": len(self.monitors)}}
 
     def _reload(self, args) -> dict:
         return self._load_file(None)

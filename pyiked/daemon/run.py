@@ -18,7 +18,7 @@ import time
 
 from pyiked.config.store import PolicyStore
 from pyiked.core.engine import Engine
-from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate
+from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate, IkeSADown
 from pyiked.core.ike_sa import State
 from pyiked.kernel.base import KernelError
 
@@ -43,7 +43,10 @@ class Daemon:
         self.active = config.settings.active and not force_passive
         self.coupled = config.settings.couple
         self.listeners: list = []  # callables(event) for each engine event (monitor)
-        self.installed: dict[int, ChildSAInstall] = {}  # what couple re-installs
+        self.installed: dict[int, ChildSAInstall] = {}  # every negotiated CHILD SA, by id
+        self.loaded: set[int] = set()  # the CHILD SAs now in the kernel backend
+        self.unloaded: set[int] = set()  # taken out by decouple: never loaded again
+        self._reinitiate: set[bytes] = set()  # IKE SAs deleted by couple, to start afresh
         self.started_at = time.time()
         self.log_level_at_start = logging.getLogger("pyiked").getEffectiveLevel()
         self.store = PolicyStore(config)
@@ -115,14 +118,23 @@ class Daemon:
         log.debug("event %r", event)
         if isinstance(event, ChildSAInstall):
             self.installed[event.child_id] = event
+            if self.coupled:
+                self._to_backend(event)
         elif isinstance(event, ChildSARemove):
             self.installed.pop(event.child_id, None)
+            self.unloaded.discard(event.child_id)
+            if event.child_id in self.loaded:
+                self._to_backend(event)
         elif isinstance(event, ChildSAUpdate) and event.child_id in self.installed:
             self.installed[event.child_id] = dataclasses.replace(
                 self.installed[event.child_id], local_addr=event.local_addr,
                 remote_addr=event.remote_addr, encap=event.encap)
-        if self.coupled:
-            self._to_backend(event)
+            if event.child_id in self.loaded:
+                self._to_backend(event)
+        elif isinstance(event, IkeSADown) and event.ike_sa in self._reinitiate:
+            self._reinitiate.discard(event.ike_sa)
+            if self.active and self._loop is not None:
+                self._loop.call_soon(self._initiate_and_pump)
         for listener in self.listeners:
             try:
                 listener(event)
@@ -133,7 +145,9 @@ class Daemon:
         try:
             if isinstance(event, ChildSAInstall):
                 self.backend.install(event)
+                self.loaded.add(event.child_id)
             elif isinstance(event, ChildSARemove):
+                self.loaded.discard(event.child_id)
                 self.backend.remove(event)
             elif isinstance(event, ChildSAUpdate):
                 self.backend.update(event)
@@ -276,37 +290,60 @@ class Daemon:
         return {"mode": "active" if active else "passive", "initiated": initiated}
 
     def set_coupled(self, coupled: bool) -> dict:
-        """couple: load every negotiated CHILD SA into the kernel; decouple: take them out
-        and keep negotiating without loading new ones (as OpenIKED's pfkey_couple)."""
+        """couple: load the negotiated CHILD SAs into the kernel; decouple: take them out
+        and keep negotiating without loading new ones (OpenIKED's pfkey_couple).
+
+        A CHILD SA that was loaded once is not loaded again: its sequence numbers would
+        restart while the peer's replay window remembers them, and a fresh window of ours
+        would accept replays of captured packets (RFC 4303 §3.3.3, §3.4.3). Its IKE SA is
+        deleted instead (a Delete to the peer), and an active policy initiates anew.
+        """
         changed = coupled != self.coupled
-        if changed and not coupled:
-            self._unload_all()
         self.coupled = coupled
         self.backend.coupled = coupled
-        if changed and coupled:
-            self._load_all()
+        deleted = 0
+        if changed and not coupled:
+            self._unload_all()
+        elif changed:
+            deleted = self._load_all()
         if self._loop is not None:
             self.pump()
         log.info("kernel %s", "coupled" if coupled else "decoupled")
-        return {"coupled": coupled, "child_sas": len(self.installed)}
+        return {"coupled": coupled, "child_sas": len(self.loaded), "deleted": deleted}
 
     def _unload_all(self) -> None:
         last_of_flow = {}
-        for child_id, event in sorted(self.installed.items()):
-            last_of_flow[event.reqid] = child_id
-        for child_id, event in sorted(self.installed.items(), reverse=True):
+        for child_id in sorted(self.loaded):
+            last_of_flow[self.installed[child_id].reqid] = child_id
+        for child_id in sorted(self.loaded, reverse=True):
+            event = self.installed[child_id]
+            self.unloaded.add(child_id)
             self._to_backend(ChildSARemove(
                 event.ike_sa, child_id, event.reqid, event.protocol, event.local_addr,
                 event.remote_addr, event.inbound.spi, event.outbound.spi, event.ts_local,
                 event.ts_remote, remove_policies=last_of_flow[event.reqid] == child_id,
                 reason="decoupled"))
 
-    def _load_all(self) -> None:
+    def _load_all(self) -> int:
+        stale = {self.installed[c].ike_sa for c in self.unloaded if c in self.installed}
         first_of_flow = {}
         for child_id, event in sorted(self.installed.items()):
+            if event.ike_sa in stale:
+                continue
             owner = first_of_flow.setdefault(event.reqid, child_id)
             # the flow's first SA brings its policies; the others ride on them
             self._to_backend(dataclasses.replace(event, rekey_of=None if owner == child_id else owner))
+        deleted = 0
+        for ike_sa_id in stale:
+            if self.engine.delete_ike_sa(ike_sa_id, self.now(), "recoupled: its CHILD SAs "
+                                         "cannot be loaded again"):
+                self._reinitiate.add(ike_sa_id)
+                deleted += 1
+        return deleted
+
+    def _initiate_and_pump(self) -> None:
+        self.initiate_active()
+        self.pump()
 
     def set_log_verbose(self, verbose: bool) -> str:
         """`log verbose` shows protocol detail (DEBUG); `log brief` goes back to the start

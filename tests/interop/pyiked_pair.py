@@ -53,7 +53,7 @@ def env() -> dict:
 
 
 class Daemon:
-    def __init__(self, pair: "Pair", name: str, ns: str, conf: str, extra=(), wrapper=()):
+    def __init__(self, pair: Pair, name: str, ns: str, conf: str, extra=(), wrapper=()):
         self.pair, self.name, self.ns = pair, name, ns
         self.dir = pair.tmp / name
         self.dir.mkdir()
@@ -117,7 +117,8 @@ class Daemon:
 
     def ctl(self, *words, check=True) -> subprocess.CompletedProcess:
         result = subprocess.run([sys.executable, "-m", "pyiked.ctl.cli", "-s", self.sock, *words],
-                                capture_output=True, text=True, timeout=30, env=env(), cwd=REPO)
+                                check=False, capture_output=True, text=True, timeout=30, env=env(),
+                                cwd=REPO)
         if check and result.returncode != 0:
             raise AssertionError(f"pyikectl {' '.join(words)}: rc {result.returncode}\n"
                                  f"{result.stdout}{result.stderr}\nlog:\n{self.log_text()[-3000:]}")
@@ -154,7 +155,7 @@ class Pair:
         self.b = Daemon(self, "b", self.ns_b, CONF_B, b_extra, b_wrapper)
         self.a = Daemon(self, "a", self.ns_a, CONF_A)
 
-    def start(self) -> "Pair":
+    def start(self) -> Pair:
         self.b.start()
         self.a.start()
         return self

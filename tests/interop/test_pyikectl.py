@@ -11,12 +11,13 @@ import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from tests.helpers import is_root
 
-from .pyiked_pair import CONF_B, Pair, env, REPO
+from .pyiked_pair import CONF_B, REPO, Pair, env
 
 pytestmark = [
     pytest.mark.root,
@@ -44,8 +45,8 @@ def pair(tmp_path_factory):
 def test_ready_after_the_control_socket_and_socket_is_root_only(pair):
     assert pair.a.ready_socket_existed and pair.b.ready_socket_existed
     if shutil.which("setpriv"):  # b runs with the unit's capability bounding set only
-        status = dict(line.split(":\t", 1) for line in
-                      open(f"/proc/{pair.b.proc.pid}/status").read().splitlines() if ":\t" in line)
+        text = Path(f"/proc/{pair.b.proc.pid}/status").read_text()
+        status = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
         assert int(status["CapBnd"], 16) == (1 << 10) | (1 << 12) | (1 << 13)
         assert status["NoNewPrivs"].strip() == "1"
     for daemon in (pair.a, pair.b):
@@ -101,7 +102,9 @@ def test_reset_id_removes_the_sa_on_both_and_monitor_sees_it_come_back(pair):
                                      "monitor"], stdout=subprocess.PIPE, text=True, env=env(),
                                     cwd=REPO)
     try:
-        time.sleep(1.0)  # both monitors connected
+        pair.wait(lambda: (pair.a.ctl_json("show", "stats")["daemon"]["monitors"],
+                           pair.b.ctl_json("show", "stats")["daemon"]["monitors"]) == (1, 1),
+                  what="both monitors connected")
         out = pair.b.ctl("reset", "id", "FQDN/a.pkx.test").stdout
         assert out.strip() == "reset done: 1 IKE SA deleted"
         pair.wait(pair.none, what="SA gone on both daemons")
@@ -235,8 +238,10 @@ def test_couple_and_decouple(pair):
     assert pair.b.ctl_json("show", "stats")["daemon"]["coupled"] is False
     assert pair.both_up()  # the engine keeps running
     assert "kernel decoupled" in pair.b.log_text()
-    assert pair.b.ctl("couple").stdout.strip() == "kernel coupled"
+    assert pair.b.ctl("couple").stdout.strip() == "kernel coupled, 1 IKE SA renegotiated"
     assert pair.b.ctl_json("show", "stats")["daemon"]["coupled"] is True
+    pair.wait(pair.none, what="the recoupled SA deleted on both daemons")
+    pair.ensure_up()
 
 
 def test_metrics_after_handshakes(pair):
@@ -259,7 +264,8 @@ def test_metrics_after_handshakes(pair):
 
 def test_pyikectl_errors(pair, tmp_path):
     missing = subprocess.run([sys.executable, "-m", "pyiked.ctl.cli", "-s", str(tmp_path / "none"),
-                              "show", "sa"], capture_output=True, text=True, env=env(), cwd=REPO)
+                              "show", "sa"], check=False, capture_output=True, text=True, env=env(),
+                             cwd=REPO)
     assert missing.returncode == 1 and "connect:" in missing.stderr
     assert pair.b.ctl("reset", "ca", check=False).returncode == 1
 
@@ -267,7 +273,8 @@ def test_pyikectl_errors(pair, tmp_path):
 def test_a_second_daemon_refuses_the_socket_in_use(pair):
     result = subprocess.run(["ip", "netns", "exec", pair.ns_b, sys.executable, "-m",
                              "pyiked.daemon.cli", "-d", "-f", str(pair.b.conf), "-s", pair.b.sock,
-                             "--backend", "memory"], capture_output=True, text=True, env=env(),
+                             "--backend", "memory"], check=False, capture_output=True, text=True,
+                            env=env(),
                             cwd=REPO, timeout=30)
     assert result.returncode != 0
     assert "another daemon is listening" in result.stderr or "Address already in use" in result.stderr

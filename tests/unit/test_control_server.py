@@ -204,19 +204,38 @@ def test_other_users_are_refused(lab):
         shutil.rmtree(where)
 
 
-def test_decouple_takes_sas_out_of_the_kernel_and_couple_puts_them_back(lab):
+def test_decouple_takes_sas_out_of_the_kernel_and_couple_renegotiates_them(lab):
     backend = lab.responder.backend
-    (installed,) = lab.on_loop(lambda: list(backend.sas.values()))
+    (old,) = lab.on_loop(lambda: list(backend.sas.values()))
     with ControlClient(lab.r_sock) as c:
-        assert c.call("decouple") == {"coupled": False, "child_sas": 1}
+        assert c.call("decouple") == {"coupled": False, "child_sas": 0, "deleted": 0}
         assert lab.on_loop(lambda: (dict(backend.sas), backend.coupled)) == ({}, False)
         assert c.call("show stats")["daemon"]["coupled"] is False
         assert lab.established(lab.responder) == 1  # the engine keeps negotiating
-        assert c.call("couple") == {"coupled": True, "child_sas": 1}
-    (again,) = lab.on_loop(lambda: list(backend.sas.values()))
-    assert again == installed  # same SPIs and keys
-    assert backend.coupled is True
+        # loading the same SA again would restart its sequence numbers: its IKE SA goes
+        assert c.call("couple") == {"coupled": True, "child_sas": 0, "deleted": 1}
+    lab.wait(lambda: not lab.established(lab.responder) and not lab.established(lab.initiator))
+    assert backend.coupled is True and lab.on_loop(lambda: dict(backend.sas)) == {}
+    assert [op for op, _ in backend.log] == ["install", "remove"]  # never installed twice
+    with ControlClient(lab.i_sock) as c:
+        c.call("active")
+    lab.wait(lambda: lab.established(lab.responder))
+    (new,) = lab.on_loop(lambda: list(backend.sas.values()))
+    assert new.inbound.spi != old.inbound.spi and new.inbound.encr_key != old.inbound.encr_key
+
+
+def test_couple_renegotiates_as_initiator_of_an_active_policy(lab):
+    backend = lab.initiator.backend
+    before = lab.on_loop(lambda: lab.initiator.engine.ike_sas()[0].ike_sa_id)
+    with ControlClient(lab.i_sock) as c:
+        c.call("decouple")
+        assert c.call("couple")["deleted"] == 1
+    lab.wait(lambda: lab.on_loop(lambda: [sa.ike_sa_id for sa in lab.initiator.engine.ike_sas()
+                                          if sa.state.value == "ESTABLISHED" and sa.children])
+             not in ([], [before]))
+    (child,) = lab.on_loop(lambda: list(backend.sas))
     assert [op for op, _ in backend.log] == ["install", "remove", "install"]
+    assert child == lab.on_loop(lambda: next(iter(lab.initiator.engine.ike_sas()[0].children)))
 
 
 def test_sas_negotiated_while_decoupled_are_loaded_on_couple(lab):
