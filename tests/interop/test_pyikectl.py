@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import is_root
+from tests.unit.test_systemd_unit import unit_capabilities
 
 from .pyiked_pair import CONF_B, REPO, Pair, env
 
@@ -25,14 +26,17 @@ pytestmark = [
                        reason="needs root and iproute2 (network namespaces)"),
 ]
 
-UNIT_CAPS = ["setpriv", "--bounding-set", "-all,+net_admin,+net_bind_service,+net_raw",
-             "--no-new-privs"]
+CAP_NUMBERS = {"CAP_NET_BIND_SERVICE": 10, "CAP_NET_ADMIN": 12, "CAP_NET_RAW": 13}
+UNIT_CAPS = sorted(unit_capabilities())  # etc/pyiked.service's CapabilityBoundingSet
+SETPRIV = ["setpriv", "--bounding-set",
+           ",".join(["-all"] + ["+" + c.lower().removeprefix("cap_") for c in UNIT_CAPS]),
+           "--no-new-privs"]
 METRICS = "127.0.0.1:9171"
 
 
 @pytest.fixture(scope="module")
 def pair(tmp_path_factory):
-    wrapper = UNIT_CAPS if shutil.which("setpriv") else []
+    wrapper = SETPRIV if shutil.which("setpriv") else []
     p = Pair(tmp_path_factory.mktemp("pkx"), b_extra=["--metrics", METRICS], b_wrapper=wrapper)
     try:
         p.start()
@@ -47,7 +51,7 @@ def test_ready_after_the_control_socket_and_socket_is_root_only(pair):
     if shutil.which("setpriv"):  # b runs with the unit's capability bounding set only
         text = Path(f"/proc/{pair.b.proc.pid}/status").read_text()
         status = dict(line.split(":\t", 1) for line in text.splitlines() if ":\t" in line)
-        assert int(status["CapBnd"], 16) == (1 << 10) | (1 << 12) | (1 << 13)
+        assert int(status["CapBnd"], 16) == sum(1 << CAP_NUMBERS[c] for c in UNIT_CAPS)
         assert status["NoNewPrivs"].strip() == "1"
     for daemon in (pair.a, pair.b):
         st = os.stat(daemon.sock)
