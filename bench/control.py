@@ -50,7 +50,7 @@ def _shuttle(a, b, now) -> None:
     moved = True
     while moved:
         moved = False
-        for ip, engine in engines.items():
+        for engine in engines.values():
             for data, local, remote in engine.datagrams_to_send():
                 engines[remote[0]].receive_datagram(data, remote, local, now)
                 moved = True
@@ -80,8 +80,8 @@ def run(quick: bool) -> str:
     for n in sizes:
         _, b, handshakes = _establish(n)
         registry = make_registry(type("D", (), {"engine": b, "active": True, "coupled": True})())
-        scrape = rate(lambda: generate_latest(registry), seconds)
-        show = rate(lambda: json.dumps(status.sas(b, 0.0)), seconds)
+        scrape = rate(lambda r=registry: generate_latest(r), seconds)
+        show = rate(lambda e=b: json.dumps(status.sas(e, 0.0)), seconds)
         figures[str(n)] = {
             "handshakes_per_s": handshakes,
             "scrapes_per_s": scrape,
