@@ -149,6 +149,8 @@ def test_ecdsa_certificates_both_sides(rwlab):
     assert (sa.remote_id, sa.local_id) == ("b-ec.pk.test", "a-ec.pk.test")
     assert sa.child("net").remote_ts == [GW_NET]
     iked.wait_for_log(r"authenticated by certificate \"a-ec.pk.test\" \(RFC 7427 ecdsa SHA2_256\)")
+    reset = iked.ctl("reset", "ca")  # ikectl reset ca: the store is read again
+    assert reset.returncode == 0, reset.stderr
 
 
 def test_rsa_certificates_both_sides_fragmented(rwlab):
