@@ -29,7 +29,7 @@ from pyiked._fast import wire
 from dataclasses import replace
 
 from . import keys, proposals
-from .errors import InvalidKePayload, InvalidSyntax, NoProposalChosen, TsUnacceptable
+from .errors import FailedCpRequired, InvalidKePayload, InvalidSyntax, NoProposalChosen, TsUnacceptable
 from .events import ChildSAInstall, ChildSARemove, Encapsulation, Lifetime, SAKeys
 from .iana import NotifyType, ProtocolId, TransformType, TSType
 from .ke import KeyExchange
@@ -88,14 +88,17 @@ class ChildSA:
                 f"out {self.spi_out:08x}>")
 
 
-def policy_selectors(policy, local_ip=None, remote_ip=None) -> tuple[list[TS], list[TS]]:
+def policy_selectors(policy, local_ip=None, remote_ip=None,
+                     dynamic=None) -> tuple[list[TS], list[TS]]:
     """The local and remote selectors of a policy's flows (`from` is local, `to` remote).
 
     A transport-mode policy without flows protects the two IKE endpoints (host-to-host).
+    dynamic: the addresses the configuration payload gave the peer (§2.19), which fill
+    the policy's `dynamic` ends.
     """
     if not policy.flows and local_ip and remote_ip:
         return [TS.host(local_ip)], [TS.host(remote_ip)]
-    return flow_selectors(policy)
+    return flow_selectors(policy, list(dynamic) if dynamic else None)
 
 
 # -- wire <-> TS --------------------------------------------------------------------------
@@ -161,7 +164,11 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
         if ke is None or ke.group != suite.ke_id:
             raise InvalidKePayload(f"PFS group {ke.group if ke else None}, we want {suite.ke_id}",
                                    data=suite.ke_id.to_bytes(2, "big"))
-    local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
+    if any(f.dst_dynamic for f in policy.flows) and not ike_sa.virtual_ips:
+        # §2.19: `to dynamic` is only the address we assigned; without one, nothing fits
+        raise FailedCpRequired("`to dynamic` needs an address assigned by a CFG_REQUEST")
+    local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0],
+                                                     ike_sa.virtual_ips)
     # §2.9: TSi describes the initiator's side (our remote), TSr ours
     ts_remote = narrow(ts_from_wire(tsi), remote_allowed)
     ts_local = narrow(ts_from_wire(tsr), local_allowed)

@@ -25,14 +25,17 @@ import os
 from collections import Counter, deque
 
 from pyiked._fast import dispatch, sk, wire
+from pyiked.config.model import Identity
 
-from . import child_sa, events, lifecycle, proposals, rekey
+from . import auth, child_sa, cp, events, lifecycle, proposals, rekey
 from .errors import IkeError, SilentDrop
 from .exchanges import create_child_sa, ike_auth, ike_sa_init, informational
 from .limits import Guard
 from .iana import IKE_PORT, NAT_T_PORT, ExchangeType, NotifyType, ProtocolId
+from .identity import identity_matches
 from .ike_sa import HALF_OPEN, IkeSA, State
 from .child_sa import ChildState
+from .pool import Pools
 
 log = logging.getLogger("pyiked.engine")
 
@@ -47,7 +50,7 @@ class Engine:
 
     def __init__(self, store, *, random=os.urandom, spi_allocator=None, ike_port=IKE_PORT,
                  natt_port=NAT_T_PORT, force_udp_encap=False, natt="auto",
-                 backend_supports_transport=True, strict=False):
+                 backend_supports_transport=True, strict=False, certs=None):
         self.store = store
         self.random = random
         self.spi_allocator = spi_allocator
@@ -59,8 +62,10 @@ class Engine:
         self.backend_supports_transport = backend_supports_transport
         self.strict = strict  # tests: re-raise internal errors instead of logging them
         self.half_open_timeout = float(store.settings.halfopen_timeout)
-        self.signature_auth = False
-        self.fragmentation = False
+        self.certs = certs  # pyiked.core.certs.CertStore: our certificates, CAs, CRLs
+        self.signature_auth = certs is not None  # RFC 7427: announce signature hashes
+        self._road_warrior_settings(store.settings)
+        self.pools = Pools()  # configuration payload address pools (pyiked.core.pool)
         self.on_esp = None  # callable(packet, local_addr, remote_addr) for ESP-in-UDP
         self.sas: dict[bytes, IkeSA] = {}  # our SPI -> IKE SA
         self.half_open: dict[tuple, IkeSA] = {}  # (spi_i, remote addr) -> responder SA
@@ -201,11 +206,58 @@ class Engine:
         if isinstance(notice, events.KernelExpire):
             lifecycle.kernel_expire(self, notice, now)
 
-    def reload(self, store) -> None:
-        """Swap the policy set; established SAs keep running unless their policy is gone."""
+    def reload(self, store, now: float | None = None, certs=None) -> int:
+        """Swap the policy set (and the certificate store, when given); established SAs
+        keep running unless their policy is gone.
+
+        An SA whose policy (by name) is in the new set moves to the new Policy object, so
+        later rekeys and INITIAL_CONTACT see the new set. One whose policy is gone is
+        deleted with a Delete to the peer (half-open initiations silently). A responder's
+        half-open SA stays: IKE_AUTH selects its policy from the new store anyway.
+        Returns the number of IKE SAs deleted (needs `now`; without it none are).
+        """
         self.store = store
         self.half_open_timeout = float(store.settings.halfopen_timeout)
         self.guard.configure(store.settings)
+        self._road_warrior_settings(store.settings)
+        if certs is not None:
+            self.certs = certs
+            self.signature_auth = True
+        deleted = 0
+        for sa in self.ike_sas():
+            if sa.policy is None or sa.state in (State.CLOSED, State.DELETING):
+                continue
+            policy = store.get(sa.policy.name)
+            if policy is not None:
+                sa.policy = policy
+            elif now is not None and (sa.initiator or sa.state not in HALF_OPEN):
+                if self.delete_ike_sa(sa.ike_sa_id, now, f"policy {sa.policy.name} removed"):
+                    deleted += 1
+        return deleted
+
+    def _road_warrior_settings(self, settings) -> None:
+        self.fragmentation = settings.fragmentation  # RFC 7383, only with `set fragmentation`
+        self.fragment_size = settings.fragment_size  # 0: OpenIKED's per-family defaults
+        self.rsa_pss = settings.rsa_pss  # RFC 7427 RSA signatures with PSS padding
+
+    def reset_sas(self, now: float, reason="reset by operator") -> int:
+        """Delete every IKE SA (`ikectl reset sa`): a Delete to each established peer
+        (§1.4.1), half-open ones silently. Returns how many were deleted."""
+        return sum(self.delete_ike_sa(sa.ike_sa_id, now, reason) for sa in self.ike_sas()
+                   if sa.state not in (State.CLOSED, State.DELETING))
+
+    def delete_by_identity(self, identity, now: float, reason="reset by operator") -> int:
+        """Delete the established IKE SAs whose peer authenticated as `identity` (an
+        Identity; FQDNs and DNs compare as identity_matches does). `ikectl reset id`."""
+        spis = [spi for (id_type, data), found in self.by_identity.items()
+                if identity_matches(identity, Identity(id_type, data, "")) for spi in found]
+        deleted = 0
+        for spi in spis:
+            sa = self.sas.get(spi)
+            if sa is not None and sa.state != State.DELETING and \
+                    self.delete_ike_sa(sa.ike_sa_id, now, reason):
+                deleted += 1
+        return deleted
 
     def find(self, ike_sa_id: bytes) -> IkeSA | None:
         spi_i, spi_r = ike_sa_id[:8], ike_sa_id[8:16]
@@ -389,7 +441,8 @@ class Engine:
         return True
 
     def extra_init_payloads(self, sa) -> list:
-        return []
+        # §3.7: CERTREQ in the IKE_SA_INIT response when the peer is to show a certificate
+        return auth.certreq(sa, sa.policy)
 
     def start_auth(self, sa, now) -> None:
         ike_auth.start(sa, now)
@@ -402,6 +455,7 @@ class Engine:
         sa.state = State.ESTABLISHED
         sa.established_at = now
         sa.init_request = sa.init_response = b""  # AUTH is done: free the SA_INIT bytes
+        sa.auth_ctx = None  # and what a multi-step IKE_AUTH kept (EAP state, the MSK)
         self._half_open_done(sa)
         if sa.peer_initial_contact:
             self._initial_contact(sa, (sa.remote_id.id_type, sa.remote_id.data), now)
@@ -439,9 +493,15 @@ class Engine:
     def add_child(self, sa, child, event) -> None:
         sa.children[child.child_id] = child
         self.children_by_spi[child.spi_in] = (sa, child)
+        self.stats["child_sas_created"] += 1
         self._events.append(event)
         log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
                  child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
+
+    def address_leased(self, sa, address, released: bool) -> None:
+        self.stats["addresses_released" if released else "addresses_leased"] += 1
+        self._events.append(events.AddressLease(sa.ike_sa_id, sa.eap_identity or str(sa.remote_id),
+                                                address, released))
 
     def child_failed(self, sa, reason: str) -> None:
         self.stats["child_failed"] += 1
@@ -467,6 +527,7 @@ class Engine:
         self.children_by_spi.pop(child.spi_in, None)
         # a rekeyed flow keeps its policies while a sibling (same reqid) carries it
         remove_policies = remove_policies and not any(c.reqid == child.reqid for c in sa.children.values())
+        self.stats["child_sas_removed"] += 1
         self._events.append(child_sa.remove_event(sa, child, remove_policies, reason))
         log.info("%r: CHILD SA #%d removed: %s", sa, child.child_id, reason)
 
@@ -491,6 +552,7 @@ class Engine:
         """End an SA after an error or a dead peer."""
         if sa.state in HALF_OPEN:
             self.stats["handshakes_failed"] += 1
+            self.stats["handshakes_failed_" + failure_kind(reason, peer_dead)] += 1
             self._events.append(events.HandshakeFailed(sa.remote_addr, reason, sa.initiator))
         log.info("%r failed: %s", sa, reason)
         self.destroy(sa, reason, now)
@@ -503,6 +565,8 @@ class Engine:
         was_up = sa.established_at is not None and sa.state != State.REKEYED
         for child in list(sa.children.values()):
             self.remove_child(sa, child, reason, now)
+        if sa.leases:
+            cp.release(sa, now)  # the addresses go back to their pools with the IKE SA
         sa.state = State.CLOSED
         sa.pending = None
         sa.queue.clear()
@@ -512,6 +576,7 @@ class Engine:
         self.unindex(sa)
         rekey.forget(sa, now)
         if was_up:
+            self.stats["ike_sas_removed"] += 1
             self._events.append(events.IkeSADown(sa.ike_sa_id, reason, sa.remote_addr))
             log.info("%r closed: %s", sa, reason)
 
@@ -519,6 +584,19 @@ class Engine:
 _ZERO_SPI = b"\0" * 8
 _KIND_IKE, _KIND_ESP = dispatch.IKE, dispatch.ESP
 _IKE_SA_INIT = int(ExchangeType.IKE_SA_INIT)
+_NOTIFY_NAMES = frozenset(t.name for t in NotifyType)
+
+
+def failure_kind(reason: str, peer_dead: bool = False) -> str:
+    """A bounded label for a failed handshake (stats key handshakes_failed_<kind>): the
+    notify name an IkeError carried, "timeout" when the peer stopped answering,
+    "half_open_timeout", or "other"."""
+    if peer_dead:
+        return "timeout"
+    if reason == "half-open timeout":
+        return "half_open_timeout"
+    head = reason.split(":", 1)[0].split(" ", 1)[0]
+    return head if head in _NOTIFY_NAMES else "other"
 
 
 def _single_host(network, what) -> str:
