@@ -107,11 +107,11 @@ class Guard:
             version, secret, prev_version, prev_secret = cookies.secrets(now)
         answer = dispatch.cookie_gate(data, offset, ip.encode(), version, secret, prev_version, prev_secret)
         if answer is None:
-            self.stats["cookie_accepted"] += 1
+            self.stats["cookies_accepted"] += 1
             return True
         if answer:
             cookies.demand += 1  # a request without a valid cookie: the mode's evidence
-            self.stats["cookie_sent"] += 1
+            self.stats["cookies_sent"] += 1
             engine = self.engine
             if local_addr[1] != engine.ike_port:
                 answer = NON_ESP_MARKER + answer
@@ -139,7 +139,7 @@ class Guard:
         """What the socket layer did with a batch under fast_gate()."""
         if answered:
             self.cookies.demand += answered
-            self.stats["cookie_sent"] += answered
+            self.stats["cookies_sent"] += answered
         if junk:
             self.stats["init_dropped_malformed"] += junk
 

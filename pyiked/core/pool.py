@@ -73,6 +73,15 @@ class AddressPool:
         self.sticky[identity] = value
         return self._address(value)
 
+    def move(self, address, owner: bytes, new_owner: bytes) -> bool:
+        """Hand a lease to another holder (an IKE SA rekeyed into a new one, RFC 7296
+        §2.18: the peer keeps its address). False when owner does not hold it."""
+        value = int(address)
+        if self.leases.get(value) != owner:
+            return False
+        self.leases[value] = new_owner
+        return True
+
     def release(self, owner: bytes, address) -> bool:
         value = int(address)
         if self.leases.get(value) != owner:

@@ -269,8 +269,9 @@ def successor(old, initiator, spi_i, spi_r, suite, nonce_i, nonce_r, shared, now
     new = IkeSA(engine, initiator, spi_i, spi_r, old.local_addr, old.remote_addr, now)
     new.policy = current_policy(old)
     for name in ("nat_local", "nat_remote", "local_id", "remote_id", "peer_sig_hashes",
-                 "peer_fragmentation"):
+                 "peer_fragmentation", "peer_certreq", "eap_identity", "cp_reply"):
         setattr(new, name, getattr(old, name))
+    new.virtual_ips = list(old.virtual_ips)  # §2.19 addresses: `dynamic` selectors go on
     new.suite = suite
     new.nonce_i, new.nonce_r = nonce_i, nonce_r
     # §2.18: SKEYSEED from the OLD IKE SA's PRF and SK_d, then the new suite's keys
@@ -354,6 +355,7 @@ def switch(old, new, now, delete_old: bool) -> None:
             child.state, child.rekey = ChildState.INSTALLED, None
             child.rekey_at = now
     old.children = {}
+    _move_leases(old, new)
     engine.index_established(new)
     engine.unindex(old)
     old.state = State.REKEYED
@@ -362,6 +364,7 @@ def switch(old, new, now, delete_old: bool) -> None:
     new.established_at = now
     lifecycle.on_established(new, now)
     engine.emit(events.IkeSARekeyed(old.ike_sa_id, new.ike_sa_id))
+    engine.stats["ike_sas_rekeyed"] += 1
     log.info("%r rekeyed: now %r", old, new)
     for child in deleting:
         informational.delete_child(new, child, now, "deleted by operator")
@@ -369,6 +372,16 @@ def switch(old, new, now, delete_old: bool) -> None:
         retire(old, now)
     engine.schedule(new, new.next_deadline())
     engine.schedule(old, old.next_deadline())
+
+
+def _move_leases(old, new) -> None:
+    """The peer keeps its configuration payload addresses (§2.19) across the rekey: the
+    leases belong to the new IKE SA, so the old one's end does not free them."""
+    for pool, address in old.leases:
+        if pool.move(address, old.our_spi, new.our_spi):
+            new.leases.append((pool, address))
+    old.leases = []
+    old.virtual_ips = []
 
 
 def supersede(sa, now) -> None:

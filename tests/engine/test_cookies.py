@@ -52,7 +52,7 @@ def test_cookies_engage_at_the_threshold_without_decoding(monkeypatch):
     assert not decoded  # the cookie path builds no Message (and no SA)
     assert all(cookie_of(a) is not None for a in answers)
     assert b.guard.half_open == 5 and len(b.ike_sas()) == 5
-    assert b.stats["cookie_sent"] == 195 and b.guard.cookie_mode
+    assert b.stats["cookies_sent"] == 195 and b.guard.cookie_mode
     reply = wire.decode(answers[0])  # a well-formed IKE_SA_INIT response
     assert reply.exchange_type == ExchangeType.IKE_SA_INIT and reply.is_response and not reply.is_initiator
     assert reply.spi_i == flood[0][0][:8] and reply.spi_r == b"\0" * 8
@@ -71,7 +71,7 @@ def test_a_legitimate_initiator_gets_through_in_cookie_mode():
     net.engines[A_IP].initiate(pa, 0.0)
     net.run(until=5)
     assert len(net.of_type(A_IP, IkeSAUp)) == 1
-    assert b.stats["cookie_accepted"] == 1 and b.stats["cookie_sent"] == 2
+    assert b.stats["cookies_accepted"] == 1 and b.stats["cookies_sent"] == 2
     # once the spoofed half-open SAs time out and the demand is gone, cookie mode ends
     net.run(until=200)
     feed(b, spoofed(1, base=with_spi(template(), b"\x77" * 8)), net.now)
@@ -134,7 +134,7 @@ def test_secret_rotation_keeps_the_previous_secret():
     assert fresh is not None and fresh[0] == (cookies[2][0] + 2) % 256
     (a4,) = feed(b, [(with_cookie(reqs[2][0], fresh), reqs[2][1])], 2 * cookies_mod.SECRET_LIFETIME + 3)
     assert is_full_answer(a4)
-    assert b.stats["cookie_accepted"] == 3
+    assert b.stats["cookies_accepted"] == 3
 
 
 @pytest.mark.parametrize("change", ["flip", "other_ip", "other_spi", "other_nonce", "truncated", "not_first"])
@@ -158,7 +158,7 @@ def test_forged_or_misused_cookies_are_not_accepted(change):
         data = _cookie_second(base, cookie)
     (reply,) = feed(b, [(data, src)], 0.1)
     assert reply is not None and cookie_of(reply) is not None  # §2.6: treated as no cookie
-    assert not b.ike_sas() and b.stats["cookie_accepted"] == 0
+    assert not b.ike_sas() and b.stats["cookies_accepted"] == 0
 
 
 def _other_nonce(data):
@@ -191,7 +191,7 @@ def test_cookie_and_invalid_ke_payload_shorter_exchange():
     net.run(until=5)
     assert len(net.of_type(A_IP, IkeSAUp)) == 1
     b = net.engines[B_IP]
-    assert b.stats["cookie_sent"] == 1 and b.stats["cookie_accepted"] == 2
+    assert b.stats["cookies_sent"] == 1 and b.stats["cookies_accepted"] == 2
     assert b.stats["init_refused_INVALID_KE_PAYLOAD"] == 1
     msgs = [wire.decode(r) for r in requests]
     assert len(msgs) == 3

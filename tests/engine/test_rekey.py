@@ -361,3 +361,37 @@ def test_create_child_sa_refused_before_auth_and_on_a_rekeyed_sa():
     net.run(until=net.now + 200)
     assert_consistent(net, children=1)
     assert b.stats["internal_errors"] == 0
+
+
+@pytest.mark.parametrize("who", [A_IP, B_IP])
+def test_ike_rekey_keeps_the_road_warriors_address(who):
+    # EAP road warrior with a leased address (§2.19): the lease, the virtual address and
+    # the `to dynamic` selectors move to the new IKE SA; the old one's end frees nothing
+    pytest.importorskip("Crypto.Hash.MD4", reason="EAP-MSCHAPv2 needs pycryptodome (the eap extra)")
+    from pyiked.core.events import AddressLease
+
+    from .rw import eap_pair
+
+    net, pa, pb = eap_pair()
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=30)
+    (lease,) = net.of_type(B_IP, AddressLease)
+    old_b = only_sa(net, B_IP)
+    assert net.engines[who].rekey_ike_sa(only_sa(net, who).ike_sa_id, net.now)
+    net.run(until=net.now + 30)
+    new_b = only_sa(net, B_IP)
+    assert new_b is not old_b and old_b.state == State.CLOSED
+    assert new_b.virtual_ips == [lease.address] and new_b.eap_identity == "alice"
+    assert only_sa(net, A_IP).virtual_ips == [lease.address]
+    pool = next(iter(net.engines[B_IP].pools))
+    assert pool.free == pool.size - 1 and net.of_type(B_IP, AddressLease) == [lease]
+    # a CHILD SA rekey over the new IKE SA still narrows to the leased address
+    net.engines[A_IP].rekey_child_sa(only_child(net, A_IP).child_id, net.now)
+    net.run(until=net.now + 30)
+    inst = net.of_type(B_IP, ChildSAInstall)[-1]
+    assert inst.rekey_of is not None and [str(t) for t in inst.ts_remote] == [f"{lease.address}/32"]
+    # the address goes back with the new IKE SA
+    net.engines[A_IP].delete_ike_sa(only_sa(net, A_IP).ike_sa_id, net.now)
+    net.run(until=net.now + 30)
+    assert pool.free == pool.size
+    assert [e.released for e in net.of_type(B_IP, AddressLease)] == [False, True]
