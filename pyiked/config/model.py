@@ -182,6 +182,10 @@ class Settings:
     # 1280 over IPv6, OpenIKED's sizes), and RSASSA-PSS for RFC 7427 RSA signatures
     fragment_size: int = 0
     rsa_pss: bool = False
+    # retransmissions of our requests (pyiked; OpenIKED's fixed values): the first after
+    # retransmit_timeout seconds, then doubling, at most retransmit_tries times
+    retransmit_timeout: int = 2
+    retransmit_tries: int = 5
 
 
 @dataclass(frozen=True, slots=True)

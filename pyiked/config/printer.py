@@ -72,7 +72,8 @@ def _settings(s: Settings) -> str:
                 line += f" maxage {s.ocsp_maxage}"
         lines.append(line)
     for key in ("dpd_check_interval", "cookie_threshold", "cookie_threshold_ip",
-                "halfopen_limit", "halfopen_limit_ip", "halfopen_timeout", "fragment_size"):
+                "halfopen_limit", "halfopen_limit_ip", "halfopen_timeout", "fragment_size",
+                "retransmit_timeout", "retransmit_tries"):
         lines.append(f"set {key} {getattr(s, key)}")
     return "\n".join(lines)
 

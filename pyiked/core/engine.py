@@ -41,10 +41,8 @@ log = logging.getLogger("pyiked.engine")
 
 
 class Engine:
-    # §2.4 / OpenIKED defaults: first retransmission after 2 s, doubling, 5 tries
-    retransmit_timeout = 2.0
+    # §2.4: retransmissions double (OpenIKED: first after 2 s, 5 tries; `set retransmit_*`)
     retransmit_base = 2.0
-    retransmit_tries = 5
     keepalive_interval = 20.0  # RFC 3948 §4, OpenIKED's 20 s
     max_child_sas = 64  # per IKE SA; more are refused with NO_ADDITIONAL_SAS (§1.3)
 
@@ -61,10 +59,9 @@ class Engine:
         self.natt = natt != "off"  # `pyiked -T`: no NAT detection, never float to 4500
         self.backend_supports_transport = backend_supports_transport
         self.strict = strict  # tests: re-raise internal errors instead of logging them
-        self.half_open_timeout = float(store.settings.halfopen_timeout)
         self.certs = certs  # pyiked.core.certs.CertStore: our certificates, CAs, CRLs
         self.signature_auth = certs is not None  # RFC 7427: announce signature hashes
-        self._road_warrior_settings(store.settings)
+        self._apply_settings(store.settings)
         self.pools = Pools()  # configuration payload address pools (pyiked.core.pool)
         self.on_esp = None  # callable(packet, local_addr, remote_addr) for ESP-in-UDP
         self.sas: dict[bytes, IkeSA] = {}  # our SPI -> IKE SA
@@ -217,9 +214,8 @@ class Engine:
         Returns the number of IKE SAs deleted (needs `now`; without it none are).
         """
         self.store = store
-        self.half_open_timeout = float(store.settings.halfopen_timeout)
         self.guard.configure(store.settings)
-        self._road_warrior_settings(store.settings)
+        self._apply_settings(store.settings)
         if certs is not None:
             self.certs = certs
             self.signature_auth = True
@@ -235,7 +231,11 @@ class Engine:
                     deleted += 1
         return deleted
 
-    def _road_warrior_settings(self, settings) -> None:
+    def _apply_settings(self, settings) -> None:
+        """The global `set` options the engine reads (at start and on every reload)."""
+        self.half_open_timeout = float(settings.halfopen_timeout)
+        self.retransmit_timeout = float(settings.retransmit_timeout)
+        self.retransmit_tries = settings.retransmit_tries
         self.fragmentation = settings.fragmentation  # RFC 7383, only with `set fragmentation`
         self.fragment_size = settings.fragment_size  # 0: OpenIKED's per-family defaults
         self.rsa_pss = settings.rsa_pss  # RFC 7427 RSA signatures with PSS padding

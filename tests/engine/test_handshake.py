@@ -232,3 +232,21 @@ def test_responder_answers_retransmitted_init_with_same_bytes():
     b.receive_datagram(req, remote, local, 0.2)
     (r2, _, _), = b.datagrams_to_send()
     assert r1 == r2 and len(b.ike_sas()) == 1
+
+
+def test_retransmission_settings_are_honoured():
+    """`set retransmit_timeout 1` and `set retransmit_tries 2`: 1 + 2 + 4 s, then dead."""
+    from pyiked.config.model import Settings
+
+    from .simnet import engine_for, psk_policy, A_NET, B_NET
+
+    net, pa, pb = pair()
+    pa = psk_policy("a", A_IP, B_IP, A_NET, B_NET, "a.pk.test", "b.pk.test", active=True)
+    net.engines[A_IP] = engine_for([pa], 7, settings=Settings(retransmit_timeout=1, retransmit_tries=2))
+    net.blackhole.add(B_IP)
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=6.9)
+    assert net.engines[A_IP].ike_sas()
+    net.run(until=7.1)
+    assert not net.engines[A_IP].ike_sas()
+    assert net.engines[A_IP].stats["retransmissions"] == 2

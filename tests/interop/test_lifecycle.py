@@ -177,13 +177,15 @@ def test_short_lifetimes_on_both_sides_rekey_again_and_again(plab):
 def test_dpd_tears_down_after_strongswan_dies(plab):
     """strongSwan is killed (SIGKILL: no Delete): pyiked's liveness check after 5 s of
     silence goes unanswered, and after its retransmissions the SAs are removed."""
-    conf = iked_conf(plab.topo, "b", settings="set dpd_check_interval 5\n")
+    conf = iked_conf(plab.topo, "b", settings="set dpd_check_interval 5\nset retransmit_timeout 1\n"
+                                               "set retransmit_tries 3\n")
     s = plab.swan_to_pyiked(conf)
     assert s.initiate()
     s.iked.wait_for_log(CHILD_UP.pattern, timeout=10)
     os.killpg(s.swan.proc.pid, signal.SIGKILL)
     s.iked.wait_for_log(r"liveness check", timeout=15)
-    s.iked.wait_for_log(r"CHILD SA #1 removed: no answer to INFORMATIONAL", timeout=150)
+    # 1 + 2 + 4 + 8 s of retransmissions (set retransmit_timeout 1, retransmit_tries 3)
+    s.iked.wait_for_log(r"CHILD SA #1 removed: no answer to INFORMATIONAL", timeout=40)
     s.iked.wait_for_log(r"closed: no answer to INFORMATIONAL", timeout=5)
 
 

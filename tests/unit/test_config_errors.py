@@ -71,7 +71,8 @@ CASES = [
      "cookie_threshold, cookie_threshold_ip, couple, decouple, dpd_check_interval, "
      "enforcesingleikesa, fragment_size, fragmentation, halfopen_limit, halfopen_limit_ip, "
      "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, "
-     "nostickyaddress, novendorid, ocsp, passive, rsa_pss, stickyaddress, vendorid)"),
+     "nostickyaddress, novendorid, ocsp, passive, retransmit_timeout, retransmit_tries, rsa_pss, "
+     "stickyaddress, vendorid)"),
     ("set dpd_check_interval -1",
      'iked.conf:1:24: expected a time (seconds, or with an m or h suffix), got "-1"'),
     ("set dpd_check_interval 5d", 'iked.conf:1:24: invalid time "5d": use N, Nm or Nh'),
@@ -205,7 +206,8 @@ def test_errors_in_included_files_name_that_file(tmp_path):
         "cookie_threshold, cookie_threshold_ip, couple, decouple, dpd_check_interval, "
         "enforcesingleikesa, fragment_size, fragmentation, halfopen_limit, halfopen_limit_ip, "
         "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, "
-        "nostickyaddress, novendorid, ocsp, passive, rsa_pss, stickyaddress, vendorid)\n"
+        "nostickyaddress, novendorid, ocsp, passive, retransmit_timeout, retransmit_tries, rsa_pss, "
+        "stickyaddress, vendorid)\n"
         'iked.conf:2:13: expected end of line, got "now"'
     )
 
