@@ -1,0 +1,175 @@
+"""The pyiked initiator as an IKEv2 load generator: one process, one engine, many IKE SAs.
+
+    python -m bench.loadgen --peer 10.231.0.2 --count 2000 --concurrency 64 \\
+        [--profile psk-x25519-gcm] [--rate 500] [--sources 10.231.0.1,10.231.0.11] \\
+        [--delete] [--time-limit 60]
+
+Each IKE SA gets fresh SPIs, its own identity (c<k>.bench.test) and its own CHILD SA
+selector (bench.pair.Initiations), and is initiated by the engine exactly as the daemon
+would (IKE_SA_INIT, NAT-T float to 4500 when the responder reports a NAT, IKE_AUTH with
+the first CHILD SA). At most `concurrency` handshakes are in flight; `rate` caps how many
+start per second. Source addresses are used in turn, for responders that limit per IP.
+With --delete each IKE SA is deleted (INFORMATIONAL) once it is up; otherwise it stays.
+
+The result is one JSON object on stdout: counts (started, completed, failed,
+retransmissions, deleted), the wall time from the first initiation to the last
+completion, this process's CPU time over the same span, and handshake latencies.
+Run it where it can bind UDP 500 and 4500 (bench.handshake runs it in a namespace).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import selectors
+import socket
+import sys
+import time
+
+
+def _percentile(values, q):
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def run(peer, count, concurrency, profile_name="psk-x25519-gcm", rate=None, sources=None,
+        delete=False, time_limit=120.0, offset=0, port=500, natt_port=4500) -> dict:
+    from pyiked.config.store import PolicyStore
+    from pyiked.core.engine import Engine
+    from pyiked.core.events import ChildSAInstall, HandshakeFailed, IkeSADown, IkeSAUp
+    from pyiked.daemon.sockets import UdpEndpoint
+
+    from bench.pair import PROFILES, Initiations, generator_config
+
+    config = generator_config(PROFILES[profile_name], peer)
+    engine = Engine(PolicyStore(config), ike_port=port, natt_port=natt_port)
+    initiations = Initiations(config)
+    sources = list(sources or [])
+    endpoints = {p: UdpEndpoint(socket.AF_INET, p, "", rcvbuf=16 << 20) for p in (port, natt_port)}
+    if not sources:
+        from pyiked.daemon.sockets import source_address_for
+
+        sources = [source_address_for(peer)]
+    sel = selectors.DefaultSelector()
+    for ep in endpoints.values():
+        sel.register(ep.fileno(), selectors.EVENT_READ, ep)
+
+    started = completed = failed = deleted = children = 0
+    begun: dict[bytes, float] = {}  # spi_i -> when initiated
+    latencies = []
+    reasons: dict[str, int] = {}
+    cpu0, t0 = time.process_time(), time.monotonic()
+    last_done = t0
+    deadline = t0 + time_limit
+
+    def flush():
+        for data, local, remote in engine.datagrams_to_send():
+            endpoints[local[1]].send(data, local[0], remote)
+
+    while completed + failed < count:
+        now = time.monotonic()
+        if now > deadline:
+            break
+        allowed = count if rate is None else min(count, int(rate * (now - t0)) + 1)
+        while started < allowed and started - completed - failed < concurrency:
+            policy, child_ts = initiations(offset + started)
+            src = sources[started % len(sources)]
+            sa_id = engine.initiate(policy, now, (src, port), (peer, port), child_ts)
+            begun[sa_id[:8]] = now
+            started += 1
+        flush()
+        while (event := engine.next_event()) is not None:
+            if isinstance(event, IkeSAUp):
+                completed += 1
+                last_done = now
+                t = begun.pop(event.ike_sa[:8], None)
+                if t is not None:
+                    latencies.append(now - t)
+                if delete:
+                    engine.delete_ike_sa(event.ike_sa, now, "bench")
+            elif isinstance(event, ChildSAInstall):
+                children += 1
+            elif isinstance(event, HandshakeFailed):
+                failed += 1
+                last_done = now
+                reasons[event.reason] = reasons.get(event.reason, 0) + 1
+            elif isinstance(event, IkeSADown):
+                deleted += 1
+        flush()
+        timeout = 0.05
+        timer = engine.get_timer()
+        if timer is not None:
+            timeout = min(timeout, max(0.0, timer - now))
+        if rate is not None and started < count:
+            timeout = min(timeout, max(0.0, (started + 1) / rate - (now - t0)))
+        for key, _ in sel.select(timeout):
+            now = time.monotonic()
+            for data, local, remote in key.data.receive_batch():
+                engine.receive_datagram(data, local, remote, now)
+        now = time.monotonic()
+        timer = engine.get_timer()
+        if timer is not None and timer <= now:
+            engine.handle_timer(now)
+
+    wall = last_done - t0
+    cpu = time.process_time() - cpu0
+    if delete:  # let the last deletes finish (not timed)
+        end = time.monotonic() + 2.0
+        while deleted < completed and time.monotonic() < end:
+            flush()
+            for key, _ in sel.select(0.05):
+                for data, local, remote in key.data.receive_batch():
+                    engine.receive_datagram(data, local, remote, time.monotonic())
+            while (event := engine.next_event()) is not None:
+                deleted += isinstance(event, IkeSADown)
+            engine.handle_timer(time.monotonic())
+    for ep in endpoints.values():
+        ep.close()
+    return {
+        "profile": profile_name,
+        "peer": peer,
+        "sources": sources,
+        "count": count,
+        "concurrency": concurrency,
+        "rate": rate,
+        "delete": delete,
+        "started": started,
+        "completed": completed,
+        "children": children,
+        "failed": failed,
+        "unfinished": started - completed - failed,
+        "failure_reasons": reasons,
+        "retransmissions": engine.stats["retransmissions"],
+        "deleted": deleted,
+        "wall_seconds": wall,
+        "cpu_seconds": cpu,
+        "latency_median_ms": (_percentile(latencies, 0.5) or 0) * 1e3,
+        "latency_p95_ms": (_percentile(latencies, 0.95) or 0) * 1e3,
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__.split("\n\n")[0])
+    p.add_argument("--peer", required=True, help="responder address")
+    p.add_argument("--count", type=int, default=1000, help="IKE SAs to establish")
+    p.add_argument("--concurrency", type=int, default=64, help="handshakes in flight at most")
+    p.add_argument("--rate", type=float, default=None, help="initiations per second at most")
+    p.add_argument("--profile", default="psk-x25519-gcm")
+    p.add_argument("--sources", default="", help="comma-separated source addresses, used in turn")
+    p.add_argument("--delete", action="store_true", help="delete each IKE SA once it is up")
+    p.add_argument("--time-limit", type=float, default=120.0, help="give up after this many seconds")
+    p.add_argument("--offset", type=int, default=0,
+                   help="number of the first IKE SA (identities and selectors follow it)")
+    args = p.parse_args(argv)
+    result = run(args.peer, args.count, args.concurrency, args.profile, args.rate,
+                 [s for s in args.sources.split(",") if s], args.delete, args.time_limit,
+                 args.offset)
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0 if result["completed"] == args.count else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
