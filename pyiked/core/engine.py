@@ -15,6 +15,7 @@ internal error is logged and counted without touching other SAs.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import itertools
@@ -330,8 +331,8 @@ class Engine:
     def suite_allowed(self, policy, suite) -> bool:
         """Whether a policy's IKE proposals accept an already negotiated suite."""
         try:
-            proposals.select(wire.SA([_as_proposal(suite)]), policy.ike_proposals_or_default,
-                             ProtocolId.IKE, allow_legacy=True)
+            proposals.select(_as_sa(suite), policy.ike_proposals_or_default, ProtocolId.IKE,
+                             allow_legacy=True)
         except IkeError:
             return False
         return True
@@ -376,8 +377,9 @@ class Engine:
         sa.children[child.child_id] = child
         self.children_by_spi[child.spi_in] = (sa, child)
         self._events.append(event)
-        log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
-                 child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
+        if log.isEnabledFor(logging.INFO):  # the selectors' text costs more than the rest
+            log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
+                     child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
 
     def child_failed(self, sa, reason: str) -> None:
         self.stats["child_failed"] += 1
@@ -474,7 +476,9 @@ def _marker(local_addr, ike_port) -> bytes:
     return b"\0\0\0\0" if local_addr[1] != ike_port else b""
 
 
-def _as_proposal(suite):
-    return wire.Proposal(1, suite.protocol, b"", suite.transforms())
+@functools.lru_cache(maxsize=256)
+def _as_sa(suite):
+    """The SA payload offering exactly `suite` (IKE_AUTH asks once per handshake)."""
+    return wire.SA([wire.Proposal(1, suite.protocol, b"", suite.transforms())])
 
 
