@@ -9,7 +9,9 @@ selector (bench.pair.Initiations), and is initiated by the engine exactly as the
 would (IKE_SA_INIT, NAT-T float to 4500 when the responder reports a NAT, IKE_AUTH with
 the first CHILD SA). At most `concurrency` handshakes are in flight; `rate` caps how many
 start per second. Source addresses are used in turn, for responders that limit per IP.
-With --delete each IKE SA is deleted (INFORMATIONAL) once it is up; otherwise it stays.
+With --delete each IKE SA is deleted (INFORMATIONAL) once it is up; otherwise it stays,
+and with --forget only on the responder (the generator drops its side silently, so that
+it can hold the responder at 100k SAs without holding 100k itself).
 
 The result is one JSON object on stdout: counts (started, completed, failed,
 retransmissions, deleted), the wall time from the first initiation to the last
@@ -35,7 +37,7 @@ def _percentile(values, q):
 
 
 def run(peer, count, concurrency, profile_name="psk-x25519-gcm", rate=None, sources=None,
-        delete=False, time_limit=120.0, offset=0, port=500, natt_port=4500) -> dict:
+        delete=False, time_limit=120.0, offset=0, forget=False, port=500, natt_port=4500) -> dict:
     from pyiked.config.store import PolicyStore
     from pyiked.core.engine import Engine
     from pyiked.core.events import ChildSAInstall, HandshakeFailed, IkeSADown, IkeSAUp
@@ -60,6 +62,7 @@ def run(peer, count, concurrency, profile_name="psk-x25519-gcm", rate=None, sour
     begun: dict[bytes, float] = {}  # spi_i -> when initiated
     latencies = []
     reasons: dict[str, int] = {}
+    forgotten = []
     cpu0, t0 = time.process_time(), time.monotonic()
     last_done = t0
     deadline = t0 + time_limit
@@ -89,6 +92,8 @@ def run(peer, count, concurrency, profile_name="psk-x25519-gcm", rate=None, sour
                     latencies.append(now - t)
                 if delete:
                     engine.delete_ike_sa(event.ike_sa, now, "bench")
+                elif forget:
+                    forgotten.append(event.ike_sa)
             elif isinstance(event, ChildSAInstall):
                 children += 1
             elif isinstance(event, HandshakeFailed):
@@ -97,6 +102,11 @@ def run(peer, count, concurrency, profile_name="psk-x25519-gcm", rate=None, sour
                 reasons[event.reason] = reasons.get(event.reason, 0) + 1
             elif isinstance(event, IkeSADown):
                 deleted += 1
+        for ike_sa in forgotten:  # keep nothing here; the responder keeps its SA
+            sa = engine.sas.get(ike_sa[:8])
+            if sa is not None:
+                engine.destroy(sa, "forgotten by the generator", now)
+        forgotten.clear()
         flush()
         timeout = 0.05
         timer = engine.get_timer()
@@ -135,6 +145,7 @@ def run(peer, count, concurrency, profile_name="psk-x25519-gcm", rate=None, sour
         "concurrency": concurrency,
         "rate": rate,
         "delete": delete,
+        "forget": forget,
         "started": started,
         "completed": completed,
         "children": children,
@@ -160,12 +171,14 @@ def main(argv=None) -> int:
     p.add_argument("--sources", default="", help="comma-separated source addresses, used in turn")
     p.add_argument("--delete", action="store_true", help="delete each IKE SA once it is up")
     p.add_argument("--time-limit", type=float, default=120.0, help="give up after this many seconds")
+    p.add_argument("--forget", action="store_true",
+                   help="drop our side of each IKE SA once it is up (no Delete is sent)")
     p.add_argument("--offset", type=int, default=0,
                    help="number of the first IKE SA (identities and selectors follow it)")
     args = p.parse_args(argv)
     result = run(args.peer, args.count, args.concurrency, args.profile, args.rate,
                  [s for s in args.sources.split(",") if s], args.delete, args.time_limit,
-                 args.offset)
+                 args.offset, args.forget)
     json.dump(result, sys.stdout)
     sys.stdout.write("\n")
     return 0 if result["completed"] == args.count else 1

@@ -135,7 +135,7 @@ class NetnsLab:
     # -- load ----------------------------------------------------------------------------
 
     def generator(self, profile, count, concurrency, delete=False, offset=0, rate=None,
-                  time_limit=120.0) -> dict:
+                  time_limit=120.0, forget=False) -> dict:
         argv = [sys.executable, "-m", "bench.loadgen", "--peer", self.topo.addr("b"),
                 "--profile", profile.name, "--count", count, "--concurrency", concurrency,
                 "--offset", offset, "--time-limit", time_limit]
@@ -143,6 +143,8 @@ class NetnsLab:
             argv += ["--rate", rate]
         if delete:
             argv.append("--delete")
+        if forget:
+            argv.append("--forget")
         if self.pin:
             argv = ["taskset", "-c", "1", *argv]
         env = dict(os.environ, PYTHONPATH=str(REPO))
@@ -153,7 +155,7 @@ class NetnsLab:
             raise RuntimeError(f"load generator failed (rc={cp.returncode}): {cp.stderr[-2000:]}") from None
 
     def drive(self, responder: Responder, profile, count, concurrency, delete=False,
-              warmup=20, rate=None) -> dict:
+              warmup=20, rate=None, forget=False, time_limit=120.0) -> dict:
         """Warm the responder up, then one timed generator run; responder CPU and RSS
         are sampled around the timed run only."""
         offset = self._count * 1_000_000
@@ -162,7 +164,7 @@ class NetnsLab:
             offset += warmup
         _settle(responder.pid)
         cpu0, rss0 = cpu_seconds(responder.pid), rss_of(responder.pid)
-        run = self.generator(profile, count, concurrency, delete, offset, rate)
+        run = self.generator(profile, count, concurrency, delete, offset, rate, time_limit, forget)
         _settle(responder.pid)
         run["responder_cpu_seconds"] = cpu_seconds(responder.pid) - cpu0
         run["responder_rss_before"] = rss0

@@ -78,6 +78,7 @@ def responder_conf(profile, local_ip=RESPONDER_IP) -> str:
     with dos_protection off), any peer, any identity, one /32 per peer inside
     GENERATOR_NET."""
     return "\n".join([
+        "set dpd_check_interval 0",  # idle SAs stay (the memory bench keeps them)
         "set cookie_threshold 10000000",
         "set cookie_threshold_ip 10000000",
         "set halfopen_limit 10000000",
@@ -152,7 +153,8 @@ class Pair:
         from pyiked.core.engine import Engine
 
         self.responder = Engine(PolicyStore(responder_config(profile)), force_udp_encap=True)
-        self.initiator = Engine(PolicyStore(generator_config(profile)))
+        self._new_initiator = lambda store=PolicyStore(generator_config(profile)): Engine(store)
+        self.initiator = self._new_initiator()
         self.initiations = Initiations(self.initiator.store.config)
         self.sink = sink  # callable(event) for the responder's events (a kernel backend)
         self.forget = forget
@@ -189,11 +191,13 @@ class Pair:
             if isinstance(event, (IkeSAUp, ChildSAInstall)):
                 up = True
         if self.forget:
-            sa = initiator.find(sa_id) or next((s for s in initiator.sas.values() if s.spi_i == sa_id[:8]), None)
+            sa = initiator.sas.get(sa_id[:8])  # the initiator's SAs are keyed by SPIi
             if sa is not None:
                 initiator.destroy(sa, "bench", now)
             while initiator.next_event() is not None:
                 pass
+            if k % 500 == 499:  # what else it keeps per SA (stale timers, reqids) goes too
+                self.initiator = self._new_initiator()
         self.established += up
         return up
 
