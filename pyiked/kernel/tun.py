@@ -129,6 +129,13 @@ _NLMSGHDR = struct.Struct("=IHHII")
 _RTMSG = struct.Struct("=BBBBBBBBI")
 
 
+def _network(value):
+    """value as an ip_network (ip_network() of a network object parses its text again)."""
+    if isinstance(value, (ipaddress.IPv4Network, ipaddress.IPv6Network)):
+        return value
+    return ipaddress.ip_network(value)
+
+
 def _rtattr(kind: int, data: bytes) -> bytes:
     size = 4 + len(data)
     return struct.pack("=HH", size, kind) + data + bytes(-size % 4)
@@ -158,7 +165,7 @@ class RouteSocket:
         self._route(RTM_DELROUTE, 0, network, table, oif, None, rtype, 0, RT_SCOPE_NOWHERE)
 
     def _route(self, msg_type, flags, network, table, oif, prefsrc, rtype, proto, scope):
-        network = ipaddress.ip_network(network)
+        network = _network(network)
         family = socket.AF_INET if network.version == 4 else socket.AF_INET6
         body = _RTMSG.pack(family, network.prefixlen, 0, 0, table if table < 256 else RT_TABLE_COMPAT,
                            proto, scope, rtype, 0)
@@ -215,7 +222,7 @@ class RouteTable:
         return 254 if self.table == 0 else self.table  # 0: the main table (RT_TABLE_MAIN)
 
     def add(self, network, prefsrc=None) -> None:
-        network = ipaddress.ip_network(network)
+        network = _network(network)
         key = (network, "via-tun")
         if self._routes.get(key):
             self._routes[key] += 1
@@ -227,7 +234,7 @@ class RouteTable:
         """Keep traffic to `address` (the peer) out of the tunnel (a `throw` route)."""
         if self.table in (0, 254):
             return  # main table: the more specific route to the peer already wins
-        network = ipaddress.ip_network(address)
+        network = _network(address)
         key = (network, "throw")
         if self._routes.get(key):
             self._routes[key] += 1
@@ -236,7 +243,7 @@ class RouteTable:
         self._routes[key] = 1
 
     def remove(self, network, kind: str = "via-tun") -> None:
-        network = ipaddress.ip_network(network)
+        network = _network(network)
         key = (network, kind)
         users = self._routes.get(key, 0)
         if users > 1:
