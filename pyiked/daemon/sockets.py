@@ -42,6 +42,7 @@ class UdpEndpoint:
         self.port = self.sock.getsockname()[1]
         self.sock.setblocking(False)
         self._cmsg_space = socket.CMSG_SPACE(64)
+        self._sources: dict[str, list] = {}  # local IP -> ancillary data for sendmsg
 
     def fileno(self) -> int:
         return self.sock.fileno()
@@ -69,16 +70,23 @@ class UdpEndpoint:
                 return _plain_ip(socket.inet_ntop(socket.AF_INET6, cdata[:16]))
         return self.sock.getsockname()[0]
 
+    def _source(self, local_ip: str) -> list:
+        """The ancillary data choosing local_ip as the source (none for a wildcard)."""
+        if local_ip in ("0.0.0.0", "::"):
+            return []
+        if self.family == socket.AF_INET6:
+            info = struct.pack("16sI", ipaddress.IPv6Address(local_ip).packed, 0)
+            return [(socket.IPPROTO_IPV6, IPV6_PKTINFO, info)]
+        info = struct.pack("I4s4s", 0, ipaddress.IPv4Address(local_ip).packed, b"\0" * 4)
+        return [(socket.IPPROTO_IP, IP_PKTINFO, info)]
+
     def send(self, data: bytes, local_ip: str, remote_addr) -> None:
+        anc = self._sources.get(local_ip)
+        if anc is None:  # a host has few addresses: build each one's once, not per datagram
+            if len(self._sources) >= 256:
+                self._sources.clear()
+            anc = self._sources[local_ip] = self._source(local_ip)
         try:
-            if self.family == socket.AF_INET6:
-                info = struct.pack("16sI", ipaddress.IPv6Address(local_ip).packed, 0)
-                anc = [(socket.IPPROTO_IPV6, IPV6_PKTINFO, info)]
-            else:
-                info = struct.pack("I4s4s", 0, ipaddress.IPv4Address(local_ip).packed, b"\0" * 4)
-                anc = [(socket.IPPROTO_IP, IP_PKTINFO, info)]
-            if local_ip in ("0.0.0.0", "::"):
-                anc = []
             self.sock.sendmsg([data], anc, 0, remote_addr)
         except OSError as exc:
             # a full buffer or an unreachable peer must not stop the daemon; the engine
