@@ -9,7 +9,7 @@ import importlib
 import sys
 import time
 
-SUITE = ("parse", "prf", "crypto_floor", "esp", "handshake", "memory", "flood")
+SUITE = ("parse", "prf", "crypto_floor", "esp", "handshake", "memory", "flood", "control")
 
 
 def main(argv=None):

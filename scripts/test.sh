@@ -14,7 +14,9 @@ fi
 "$PY" -m pip install -q --disable-pip-version-check --config-settings editable_mode=compat -e ".[test]"
 "$PY" setup.py -q build_ext --inplace
 
+status=0
 echo "== compiled run"
-PYIKED_EXPECT_EXTENSIONS=1 "$PY" -m pytest "$@"
+PYIKED_EXPECT_EXTENSIONS=1 "$PY" -m pytest "$@" || status=1
 echo "== pure run (PYIKED_NO_EXTENSIONS=1)"
-PYIKED_NO_EXTENSIONS=1 "$PY" -m pytest "$@"
+PYIKED_NO_EXTENSIONS=1 "$PY" -m pytest "$@" || status=1
+exit $status

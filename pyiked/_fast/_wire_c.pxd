@@ -1,9 +1,10 @@
 # Types for compiling _wire_py.py a second time as _wire_c (Cython pure-Python mode).
 # The payload classes become cdef classes with C fields; the decoder reads the input
-# through a const pointer (`p`); the encoder writes through a pointer into one
-# preallocated bytearray (`w`). Every read is bounds-checked in the Python source
-# itself, so the pure twin raises IndexError (a test failure) where a bad check would
-# read out of bounds here.
+# through a const pointer (`p`); the encoder writes through a pointer (`w`) into one
+# preallocated, zeroed buffer: a bytearray in the pure twin, the fresh bytes object it
+# returns here (see _buffer). Every read is bounds-checked in the Python source itself,
+# so the pure twin raises IndexError (a test failure) where a bad check would read out
+# of bounds here.
 
 cimport cython
 
@@ -132,7 +133,7 @@ cdef unsigned long long _u32(cbuf p, Py_ssize_t o)
                length=Py_ssize_t, m=Message, spi_i=bytes)
 cpdef Message decode(object data)
 
-cpdef list decode_payloads(object data, int first_payload_type)
+cpdef list decode_payloads(object data, object first_payload_type)
 
 @cython.locals(p=cbuf, count=Py_ssize_t, nxt=int, plen=Py_ssize_t, pend=Py_ssize_t,
                payloads=list)
@@ -191,19 +192,20 @@ cdef EAP _d_eap(bytes data, Py_ssize_t off, Py_ssize_t end)
 
 # ------------------------------------------------------------------ encode
 
-@cython.locals(payloads=list, size=Py_ssize_t, out=bytearray)
+@cython.locals(payloads=list, size=Py_ssize_t)
 cpdef bytes encode(Message message)
 
-@cython.locals(out=bytearray)
 cpdef bytes encode_payloads(list payloads)
 
-@cython.locals(out=bytearray)
 cpdef bytes encode_header(Message message, Py_ssize_t length)
+
+cdef object _buffer(Py_ssize_t size)
+cdef bytes _result(object out)
 
 cdef long long _check(long long value, long long limit, str what) except? -1
 
 @cython.locals(w=wbuf, spi_i=bytes, spi_r=bytes, payloads=list)
-cdef _put_header(bytearray out, Message message, Py_ssize_t length)
+cdef _put_header(object out, Message message, Py_ssize_t length)
 
 cdef void _put32(wbuf w, Py_ssize_t o, unsigned long long v) noexcept
 cdef void _put16(wbuf w, Py_ssize_t o, unsigned int v) noexcept
@@ -221,26 +223,26 @@ cdef Py_ssize_t _proposal_size(Proposal prop) except -1
 cdef int _ptype(object p) except -1
 
 @cython.locals(n=Py_ssize_t, i=Py_ssize_t, nxt=int)
-cdef Py_ssize_t _put_chain(bytearray out, Py_ssize_t pos, list payloads) except -1
+cdef Py_ssize_t _put_chain(object out, Py_ssize_t pos, list payloads) except -1
 
 @cython.locals(k=Py_ssize_t, w=wbuf, b=cbuf, i=Py_ssize_t)
-cdef Py_ssize_t _put_bytes(bytearray out, Py_ssize_t pos, bytes blob) except -1
+cdef Py_ssize_t _put_bytes(object out, Py_ssize_t pos, bytes blob) except -1
 
 @cython.locals(w=wbuf, start=Py_ssize_t, n=Notify, spi=bytes, sa=SA, proposals=list,
                last=Py_ssize_t, i=Py_ssize_t, ke=KE, nonce=Nonce, sk=SK, ident=_ID,
                auth=AUTH, cert=_Cert, vid=VendorID, eap=EAP, skf=SKF, unknown=Unknown)
-cdef Py_ssize_t _put_payload(bytearray out, Py_ssize_t pos, object p, int nxt) except -1
+cdef Py_ssize_t _put_payload(object out, Py_ssize_t pos, object p, int nxt) except -1
 
 @cython.locals(w=wbuf, start=Py_ssize_t, spi=bytes, transforms=list, last_t=Py_ssize_t,
                i=Py_ssize_t, tr=Transform, tstart=Py_ssize_t, atype=int)
-cdef Py_ssize_t _put_proposal(bytearray out, Py_ssize_t pos, Proposal prop, bint last) except -1
+cdef Py_ssize_t _put_proposal(object out, Py_ssize_t pos, Proposal prop, bint last) except -1
 
 @cython.locals(w=wbuf, selectors=list, ts=TrafficSelector, raw=RawSelector,
                start_addr=bytes, end_addr=bytes, size=Py_ssize_t)
-cdef Py_ssize_t _put_ts(bytearray out, Py_ssize_t pos, _TS p) except -1
+cdef Py_ssize_t _put_ts(object out, Py_ssize_t pos, _TS p) except -1
 
 @cython.locals(w=wbuf, spis=list, protocol_id=int, spi_size=Py_ssize_t, spi=bytes)
-cdef Py_ssize_t _put_delete(bytearray out, Py_ssize_t pos, Delete d) except -1
+cdef Py_ssize_t _put_delete(object out, Py_ssize_t pos, Delete d) except -1
 
 @cython.locals(w=wbuf, value=bytes)
-cdef Py_ssize_t _put_cp(bytearray out, Py_ssize_t pos, CP cp) except -1
+cdef Py_ssize_t _put_cp(object out, Py_ssize_t pos, CP cp) except -1

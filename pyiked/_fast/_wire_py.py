@@ -35,11 +35,9 @@ from ..core.iana import (
     NotifyType,
     PayloadType,
     ProtocolId,
-    TransformType,
     TSType,
 )
-from . import notifydata
-from . import wireutil
+from . import notifydata, wireutil
 
 # Payload type numbers as plain module ints: C ints once compiled (see the .pxd).
 _SA = 33
@@ -66,8 +64,8 @@ _RESPONSE = 0x20
 _CRITICAL = 0x80
 _ZERO_SPI = bytes(8)
 # True when this source runs as the compiled twin (setup.py builds it as `_wire_c`):
-# _put_bytes then copies with a C loop, as slice assignment costs a slice object and a
-# buffer export per call in compiled code.
+# _put_bytes then copies with a C loop (slice assignment costs a slice object and a
+# buffer export per call in compiled code) and encode writes into its result directly.
 _COMPILED = __name__.endswith("_c")
 
 # Limits against hostile input; far above anything a real peer sends.
@@ -83,7 +81,7 @@ _MAX_CP_ATTRIBUTES = MAX_CP_ATTRIBUTES
 
 
 class _Record:
-    """Value equality over `_fields` and a readable repr (no secrets: see _wire_repr)."""
+    """Value equality over `_fields` and a readable repr (no secrets: see wireutil)."""
 
     __slots__ = ()
     _fields = ()
@@ -528,7 +526,8 @@ def _chain(data, off, end, np, outer):
         nxt = p[off]
         plen = (p[off + 2] << 8) | p[off + 3]
         if plen < 4 or plen > end - off:
-            raise InvalidSyntax(f"payload {np} Payload Length {plen}, {end - off} octets left", off + 2)
+            raise InvalidSyntax(
+                f"payload {np} Payload Length {plen}, {end - off} octets left", off + 2)
         pend = off + plen
         # §3.2: the critical bit of a type we understand is ignored.
         if np == _N:
@@ -795,7 +794,8 @@ def _d_delete(data, off, end):
     if bad:
         raise InvalidSyntax(f"Delete of protocol {protocol_id} with SPI Size {spi_size}", off + 5)
     if end - off - 8 != spi_size * count:
-        raise InvalidSyntax(f"Delete payload does not hold {count} SPIs of {spi_size} octets", off + 6)
+        raise InvalidSyntax(
+            f"Delete payload does not hold {count} SPIs of {spi_size} octets", off + 6)
     spis = []
     s = off + 8
     for i in range(count):
@@ -918,23 +918,38 @@ def encode(message):
     """The message's octets: header (Next Payload, Length derived) and payload chain."""
     payloads = message.payloads
     size = _HEADER_LEN + _chain_size(payloads, True)
-    out = bytearray(size)
+    out = _buffer(size)
     _put_header(out, message, size)
     _put_chain(out, _HEADER_LEN, payloads)
-    return bytes(out)
+    return _result(out)
 
 
 def encode_payloads(payloads):
     """An inner payload chain (an SK body before encryption)."""
-    out = bytearray(_chain_size(payloads, False))
+    out = _buffer(_chain_size(payloads, False))
     _put_chain(out, 0, payloads)
-    return bytes(out)
+    return _result(out)
 
 
 def encode_header(message, length):
     """The 28-octet header with Next Payload from message.payloads[0] and this Length."""
-    out = bytearray(_HEADER_LEN)
+    out = _buffer(_HEADER_LEN)
     _put_header(out, message, length)
+    return _result(out)
+
+
+def _buffer(size):
+    """A zeroed output buffer (RESERVED fields stay zero). Compiled, it is the bytes object
+    returned: written through a pointer while nobody else holds it, which saves the
+    bytearray and the copy (an empty result is the shared b"", never written)."""
+    if _COMPILED:
+        return bytes(size)
+    return bytearray(size)
+
+
+def _result(out):
+    if _COMPILED:
+        return out
     return bytes(out)
 
 
@@ -1218,6 +1233,8 @@ def _put_ts(out, pos, p):
             ts = sel
             start_addr = ts.start_addr
             end_addr = ts.end_addr
+            if ts.ts_type != 7 and ts.ts_type != 8:
+                raise ValueError(f"TrafficSelector of TS type {ts.ts_type}: use RawSelector")
             size = 4 if ts.ts_type == 7 else 16
             if len(start_addr) != size or len(end_addr) != size:
                 raise ValueError(f"TS type {ts.ts_type} with addresses of the wrong size")

@@ -98,7 +98,6 @@ class _Empty(_Codec):
 
     def parse(self, t, data):
         _check_len(t, data, 0, 0)
-        return None
 
     def build(self, t, value):
         if value not in (None, b""):

@@ -24,11 +24,13 @@ import os
 from collections import Counter, deque
 
 from pyiked._fast import dispatch, sk, wire
+from pyiked.config.model import Identity
 
 from . import child_sa, events, proposals
 from .errors import IkeError, SilentDrop
 from .exchanges import ike_auth, ike_sa_init, informational
 from .iana import IKE_PORT, NAT_T_PORT, ExchangeType, NotifyType, ProtocolId
+from .identity import identity_matches
 from .ike_sa import HALF_OPEN, IkeSA, State
 from .child_sa import ChildState
 
@@ -167,10 +169,47 @@ class Engine:
                 self.child_soft_expired(sa, child, now)
             self.schedule(sa, sa.next_deadline())
 
-    def reload(self, store) -> None:
-        """Swap the policy set; established SAs keep running unless their policy is gone."""
+    def reload(self, store, now: float | None = None) -> int:
+        """Swap the policy set; established SAs keep running unless their policy is gone.
+
+        An SA whose policy (by name) is in the new set moves to the new Policy object, so
+        later rekeys and INITIAL_CONTACT see the new set. One whose policy is gone is
+        deleted with a Delete to the peer (half-open initiations silently). A responder's
+        half-open SA stays: IKE_AUTH selects its policy from the new store anyway.
+        Returns the number of IKE SAs deleted (needs `now`; without it none are).
+        """
         self.store = store
         self.half_open_timeout = float(store.settings.halfopen_timeout)
+        deleted = 0
+        for sa in self.ike_sas():
+            if sa.policy is None or sa.state in (State.CLOSED, State.DELETING):
+                continue
+            policy = store.get(sa.policy.name)
+            if policy is not None:
+                sa.policy = policy
+            elif now is not None and (sa.initiator or sa.state not in HALF_OPEN):
+                if self.delete_ike_sa(sa.ike_sa_id, now, f"policy {sa.policy.name} removed"):
+                    deleted += 1
+        return deleted
+
+    def reset_sas(self, now: float, reason="reset by operator") -> int:
+        """Delete every IKE SA (`ikectl reset sa`): a Delete to each established peer
+        (§1.4.1), half-open ones silently. Returns how many were deleted."""
+        return sum(self.delete_ike_sa(sa.ike_sa_id, now, reason) for sa in self.ike_sas()
+                   if sa.state not in (State.CLOSED, State.DELETING))
+
+    def delete_by_identity(self, identity, now: float, reason="reset by operator") -> int:
+        """Delete the established IKE SAs whose peer authenticated as `identity` (an
+        Identity; FQDNs and DNs compare as identity_matches does). `ikectl reset id`."""
+        spis = [spi for (id_type, data), found in self.by_identity.items()
+                if identity_matches(identity, Identity(id_type, data, "")) for spi in found]
+        deleted = 0
+        for spi in spis:
+            sa = self.sas.get(spi)
+            if sa is not None and sa.state != State.DELETING and \
+                    self.delete_ike_sa(sa.ike_sa_id, now, reason):
+                deleted += 1
+        return deleted
 
     def find(self, ike_sa_id: bytes) -> IkeSA | None:
         spi_i, spi_r = ike_sa_id[:8], ike_sa_id[8:16]
@@ -376,6 +415,7 @@ class Engine:
     def add_child(self, sa, child, event) -> None:
         sa.children[child.child_id] = child
         self.children_by_spi[child.spi_in] = (sa, child)
+        self.stats["child_sas_created"] += 1
         self._events.append(event)
         if log.isEnabledFor(logging.INFO):  # the selectors' text costs more than the rest
             log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
@@ -403,6 +443,7 @@ class Engine:
         if sa.children.pop(child.child_id, None) is None:
             return
         self.children_by_spi.pop(child.spi_in, None)
+        self.stats["child_sas_removed"] += 1
         self._events.append(child_sa.remove_event(sa, child, remove_policies, reason))
         log.info("%r: CHILD SA #%d removed: %s", sa, child.child_id, reason)
 
@@ -433,6 +474,7 @@ class Engine:
         """End an SA after an error or a dead peer."""
         if sa.state in HALF_OPEN:
             self.stats["handshakes_failed"] += 1
+            self.stats["handshakes_failed_" + failure_kind(reason, peer_dead)] += 1
             self._events.append(events.HandshakeFailed(sa.remote_addr, reason, sa.initiator))
         log.info("%r failed: %s", sa, reason)
         self.destroy(sa, reason, now)
@@ -454,8 +496,24 @@ class Engine:
         if sa.remote_id is not None:
             _discard(self.by_identity, (sa.remote_id.id_type, sa.remote_id.data), sa.our_spi)
         if was_up:
+            self.stats["ike_sas_removed"] += 1
             self._events.append(events.IkeSADown(sa.ike_sa_id, reason, sa.remote_addr))
             log.info("%r closed: %s", sa, reason)
+
+
+_NOTIFY_NAMES = frozenset(t.name for t in NotifyType)
+
+
+def failure_kind(reason: str, peer_dead: bool = False) -> str:
+    """A bounded label for a failed handshake (stats key handshakes_failed_<kind>): the
+    notify name an IkeError carried, "timeout" when the peer stopped answering,
+    "half_open_timeout", or "other"."""
+    if peer_dead:
+        return "timeout"
+    if reason == "half-open timeout":
+        return "half_open_timeout"
+    head = reason.split(":", 1)[0].split(" ", 1)[0]
+    return head if head in _NOTIFY_NAMES else "other"
 
 
 def _single_host(network, what) -> str:

@@ -15,8 +15,8 @@ import socket
 import sys
 import time
 
-from pyiked.config.model import Config
 from pyiked.config import parse_config_text
+from pyiked.config.model import Config
 from pyiked.ctl.show import format_sas
 
 from . import status

@@ -8,16 +8,21 @@ then re-arm the single timer the engine asks for.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import os
 import signal
 import socket
 import sys
+import time
 
 from pyiked.config.store import PolicyStore
 from pyiked.core.engine import Engine
-from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate
+from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate, IkeSADown
+from pyiked.core.ike_sa import State
+from pyiked.kernel.base import KernelError
 
+from . import status
 from .sockets import UdpEndpoint, source_address_for
 
 log = logging.getLogger("pyiked.daemon")
@@ -25,10 +30,25 @@ log = logging.getLogger("pyiked.daemon")
 
 class Daemon:
     def __init__(self, config, *, backend="memory", ike_port=500, natt_port=4500, families=(4, 6),
-                 bind_address="", random=os.urandom, engine_options=None, backend_options=None):
+                 bind_address="", random=os.urandom, engine_options=None, backend_options=None,
+                 config_file=None, defines=None, force_passive=False):
         from pyiked.kernel import choose_backend
 
         self.config = config
+        self.config_file = config_file  # what `reload` (and SIGHUP) reads again
+        self.defines = dict(defines or {})
+        self.force_passive = force_passive  # `pyiked -S`: passive whatever the file says
+        # the global mode (`set active|passive`, pyikectl active|passive) and whether SAs
+        # reach the kernel (`set couple|decouple`, pyikectl couple|decouple)
+        self.active = config.settings.active and not force_passive
+        self.coupled = config.settings.couple
+        self.listeners: list = []  # callables(event) for each engine event (monitor)
+        self.installed: dict[int, ChildSAInstall] = {}  # every negotiated CHILD SA, by id
+        self.loaded: set[int] = set()  # the CHILD SAs now in the kernel backend
+        self.unloaded: set[int] = set()  # taken out by decouple: never loaded again
+        self._reinitiate: set[bytes] = set()  # IKE SAs deleted by couple, to start afresh
+        self.started_at = time.time()
+        self.log_level_at_start = logging.getLogger("pyiked").getEffectiveLevel()
         self.store = PolicyStore(config)
         self.endpoints: dict[tuple[int, int], UdpEndpoint] = {}
         if backend is None or isinstance(backend, str):  # a name: "auto", "xfrm", ...
@@ -57,6 +77,7 @@ class Daemon:
                 self.endpoints[(family, port)] = ep
                 self.backend.prepare_socket(ep.sock, port == natt_port)
         self.engine.on_esp = getattr(self.backend, "handle_esp", None)
+        self.backend.coupled = self.coupled
         self._loop = None
         self._timer = None
         self._stopped = None
@@ -95,10 +116,38 @@ class Daemon:
 
     def _handle_event(self, event) -> None:
         log.debug("event %r", event)
+        if isinstance(event, ChildSAInstall):
+            self.installed[event.child_id] = event
+            if self.coupled:
+                self._to_backend(event)
+        elif isinstance(event, ChildSARemove):
+            self.installed.pop(event.child_id, None)
+            self.unloaded.discard(event.child_id)
+            if event.child_id in self.loaded:
+                self._to_backend(event)
+        elif isinstance(event, ChildSAUpdate) and event.child_id in self.installed:
+            self.installed[event.child_id] = dataclasses.replace(
+                self.installed[event.child_id], local_addr=event.local_addr,
+                remote_addr=event.remote_addr, encap=event.encap)
+            if event.child_id in self.loaded:
+                self._to_backend(event)
+        elif isinstance(event, IkeSADown) and event.ike_sa in self._reinitiate:
+            self._reinitiate.discard(event.ike_sa)
+            if self.active and self._loop is not None:
+                self._loop.call_soon(self._initiate_and_pump)
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception:  # an observer's bug must not stop the pump
+                log.exception("event listener %r failed", listener)
+
+    def _to_backend(self, event) -> None:
         try:
             if isinstance(event, ChildSAInstall):
                 self.backend.install(event)
+                self.loaded.add(event.child_id)
             elif isinstance(event, ChildSARemove):
+                self.loaded.discard(event.child_id)
                 self.backend.remove(event)
             elif isinstance(event, ChildSAUpdate):
                 self.backend.update(event)
@@ -135,8 +184,8 @@ class Daemon:
         tun = self.backend.fileno()
         if tun is not None and hasattr(self.backend, "handle_tun_readable"):
             loop.add_reader(tun, self._tun_readable)
-        for policy in self.store.active():
-            self.initiate(policy)
+        if self.active:
+            self.initiate_active()
         self.pump()
 
     def _tun_readable(self) -> None:
@@ -155,11 +204,173 @@ class Daemon:
         return self.engine.initiate(policy, self.now(), (local, self.engine.ike_port),
                                     (peer, self.engine.ike_port), child_ts)
 
-    def reload(self, config) -> None:
+    def initiate_active(self) -> int:
+        """Initiate every `active` policy that has no IKE SA yet; how many were started."""
+        busy = {sa.policy.name for sa in self.engine.ike_sas()
+                if sa.policy is not None and sa.state != State.CLOSED}
+        started = 0
+        for policy in self.store.policies:
+            if policy.active and policy.name not in busy:
+                try:
+                    if self.initiate(policy) is not None:
+                        started += 1
+                except ValueError as exc:
+                    log.error("policy %s: %s", policy.name, exc)
+        return started
+
+    # -- operator commands (control socket, signals) ---------------------------------------
+
+    def reload(self, config) -> dict:
+        """Swap the policy set atomically. Established SAs survive unless their policy is
+        gone; the file's global mode and coupling apply (iked's reload), and active
+        policies without an SA are initiated."""
         self.config = config
         self.store = PolicyStore(config)
-        self.engine.reload(self.store)
-        log.info("configuration reloaded: %d policies", len(config.policies))
+        deleted = self.engine.reload(self.store, self.now() if self._loop else None)
+        self.active = config.settings.active and not self.force_passive
+        if config.settings.couple != self.coupled:
+            self.set_coupled(config.settings.couple)
+        initiated = self.initiate_active() if self.active and self._loop else 0
+        if self._loop is not None:
+            self.pump()
+        log.info("configuration reloaded: %d policies, %d IKE SAs deleted",
+                 len(config.policies), deleted)
+        return {"policies": len(config.policies), "deleted": deleted, "initiated": initiated}
+
+    def load_file(self, path=None):
+        """(config, warnings) from path (default: the daemon's file); ConfigError."""
+        from pyiked.config import load_config
+
+        path = path or self.config_file
+        if not path:
+            raise ValueError("no configuration file to reload")
+        config, warnings = load_config(path, self.defines)
+        for warning in warnings:
+            log.warning("%s", warning)
+        return config, warnings
+
+    def reload_file(self, path=None) -> dict:
+        """`reload` / `load FILE`: a bad file raises ConfigError and changes nothing."""
+        config, warnings = self.load_file(path)
+        return {**self.reload(config), "file": path or self.config_file,
+                "warnings": [str(w) for w in warnings]}
+
+    def reset(self, target: str) -> dict:
+        """`reset sa|policy|user|all` as OpenIKED: sa deletes every SA (Deletes to the
+        peers), policy reloads with no policies, user forgets the users, all does all three."""
+        result = {"deleted": 0}
+        if target in ("policy", "user", "all"):
+            keep_policies = target == "user"
+            keep_users = target == "policy"
+            config = dataclasses.replace(
+                self.config,
+                policies=self.config.policies if keep_policies else (),
+                users=self.config.users if keep_users else (),
+            )
+            result = self.reload(config)
+        if target in ("sa", "all"):
+            result["deleted"] += self.engine.reset_sas(self.now())
+            self.pump()
+        return result
+
+    def reset_id(self, identity) -> int:
+        """`reset id`: delete the IKE SAs whose peer authenticated as identity."""
+        deleted = self.engine.delete_by_identity(identity, self.now())
+        self.pump()
+        return deleted
+
+    def set_active(self, active: bool) -> dict:
+        """Global mode: passive never initiates; active initiates the active policies now."""
+        self.active = active
+        initiated = 0
+        if active:
+            initiated = self.initiate_active()
+            self.pump()
+        log.info("mode: %s", "active" if active else "passive")
+        return {"mode": "active" if active else "passive", "initiated": initiated}
+
+    def set_coupled(self, coupled: bool) -> dict:
+        """couple: load the negotiated CHILD SAs into the kernel; decouple: take them out
+        and keep negotiating without loading new ones (OpenIKED's pfkey_couple).
+
+        A CHILD SA that was loaded once is not loaded again: its sequence numbers would
+        restart while the peer's replay window remembers them, and a fresh window of ours
+        would accept replays of captured packets (RFC 4303 §3.3.3, §3.4.3). Its IKE SA is
+        deleted instead (a Delete to the peer), and an active policy initiates anew.
+        """
+        changed = coupled != self.coupled
+        self.coupled = coupled
+        self.backend.coupled = coupled
+        deleted = 0
+        if changed and not coupled:
+            self._unload_all()
+        elif changed:
+            deleted = self._load_all()
+        if self._loop is not None:
+            self.pump()
+        log.info("kernel %s", "coupled" if coupled else "decoupled")
+        return {"coupled": coupled, "child_sas": len(self.loaded), "deleted": deleted}
+
+    def _unload_all(self) -> None:
+        last_of_flow = {}
+        for child_id in sorted(self.loaded):
+            last_of_flow[self.installed[child_id].reqid] = child_id
+        for child_id in sorted(self.loaded, reverse=True):
+            event = self.installed[child_id]
+            self.unloaded.add(child_id)
+            self._to_backend(ChildSARemove(
+                event.ike_sa, child_id, event.reqid, event.protocol, event.local_addr,
+                event.remote_addr, event.inbound.spi, event.outbound.spi, event.ts_local,
+                event.ts_remote, remove_policies=last_of_flow[event.reqid] == child_id,
+                reason="decoupled"))
+
+    def _load_all(self) -> int:
+        stale = {self.installed[c].ike_sa for c in self.unloaded if c in self.installed}
+        first_of_flow = {}
+        for child_id, event in sorted(self.installed.items()):
+            if event.ike_sa in stale:
+                continue
+            owner = first_of_flow.setdefault(event.reqid, child_id)
+            # the flow's first SA brings its policies; the others ride on them
+            self._to_backend(dataclasses.replace(event, rekey_of=None if owner == child_id else owner))
+        deleted = 0
+        for ike_sa_id in stale:
+            if self.engine.delete_ike_sa(ike_sa_id, self.now(), "recoupled: its CHILD SAs "
+                                         "cannot be loaded again"):
+                self._reinitiate.add(ike_sa_id)
+                deleted += 1
+        return deleted
+
+    def _initiate_and_pump(self) -> None:
+        self.initiate_active()
+        self.pump()
+
+    def set_log_verbose(self, verbose: bool) -> str:
+        """`log verbose` shows protocol detail (DEBUG); `log brief` goes back to the start
+        level, at most INFO (iked's log_setverbose 2 / 0)."""
+        level = logging.DEBUG if verbose else max(self.log_level_at_start, logging.INFO)
+        logging.getLogger("pyiked").setLevel(level)
+        return logging.getLevelName(level)
+
+    def sa_snapshot(self) -> list[dict]:
+        counters = {}
+        if self.coupled:  # decoupled: nothing of ours is in the kernel
+            try:
+                counters = self.backend.sa_counters()
+            except (KernelError, OSError) as exc:  # cannot answer: show sa without bytes
+                log.warning("kernel backend %s: SA counters: %s", self.backend.name, exc)
+        return status.sas(self.engine, self.now(), counters)
+
+    def status(self) -> dict:
+        return {
+            "mode": "active" if self.active else "passive",
+            "coupled": self.coupled,
+            "log_level": logging.getLevelName(logging.getLogger("pyiked").getEffectiveLevel()),
+            "backend": self.backend.name,
+            "policies": len(self.config.policies),
+            "config_file": self.config_file,
+            "uptime": round(time.time() - self.started_at, 3),
+        }
 
     async def shutdown(self, grace: float = 1.0) -> None:
         """Send a Delete for every established IKE SA, wait briefly for answers, close."""
@@ -182,19 +393,42 @@ class Daemon:
         self.backend.close()
 
 
-async def serve(daemon: Daemon, reload_config=None) -> None:
+async def serve(daemon: Daemon, reload_config=None, *, control_path: str | None = None,
+                metrics_address: str | None = None) -> None:
+    """Run until SIGTERM/SIGINT: the engine, the control socket at control_path and, when
+    metrics_address (host:port) is given, the Prometheus endpoint. Both are open before
+    READY=1, so systemd reports a daemon that cannot bind them as failed."""
+    from .control import ControlServer
+
     loop = asyncio.get_running_loop()
-    daemon.start(loop)
-    stop = asyncio.Event()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    if reload_config is not None:
-        loop.add_signal_handler(signal.SIGHUP, lambda: _reload(daemon, reload_config))
-    _sd_notify("READY=1")
-    log.info("pyiked running (backend %s)", daemon.backend.name)
-    await stop.wait()
-    _sd_notify("STOPPING=1")
-    await daemon.shutdown()
+    control = metrics = None
+    if control_path:
+        control = ControlServer(daemon, control_path)
+        await control.start()
+    try:
+        if metrics_address:
+            from .metrics import MetricsServer, parse_listen_address
+
+            metrics = MetricsServer(daemon, *parse_listen_address(metrics_address))
+            await metrics.start()
+        daemon.start(loop)
+        stop = asyncio.Event()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        if reload_config is None and daemon.config_file:
+            reload_config = lambda: daemon.load_file()[0]
+        if reload_config is not None:
+            loop.add_signal_handler(signal.SIGHUP, lambda: _reload(daemon, reload_config))
+        _sd_notify("READY=1")
+        log.info("pyiked running (backend %s)", daemon.backend.name)
+        await stop.wait()
+        _sd_notify("STOPPING=1")
+        await daemon.shutdown()
+    finally:
+        if control is not None:
+            control.close()
+        if metrics is not None:
+            metrics.close()
 
 
 def _reload(daemon, reload_config) -> None:
@@ -231,6 +465,15 @@ def setup_logging(verbose: int) -> None:
 def run(args, config, warnings=()) -> int:
     """Entry point from `pyiked` (pyiked.daemon.cli, which already printed the warnings)."""
     setup_logging(args.verbose)
+    if args.metrics:  # refuse a bad --metrics before binding anything
+        from .metrics import MetricsError, check_available, parse_listen_address
+
+        try:
+            parse_listen_address(args.metrics)
+            check_available()
+        except MetricsError as exc:
+            print(f"pyiked: {exc}", file=sys.stderr)
+            return 1
     options = {}
     if args.natt_enforce:
         options["force_udp_encap"] = True
@@ -241,15 +484,18 @@ def run(args, config, warnings=()) -> int:
         natt_port=args.udpencap_port or 4500,
         families=(4,) if args.no_ipv6 else (4, 6),
         engine_options={"natt": "off" if args.natt_disable else "auto", **options},
+        config_file=args.file,
+        defines=args.defines,
+        force_passive=args.start_passive,
     )
+    from .control import ControlSocketError
+    from .metrics import MetricsError
 
-    def reload_config():
-        from pyiked.config import load_config
-
-        cfg, warns = load_config(args.file, args.defines)
-        for w in warns:
-            log.warning("%s", w)
-        return cfg
-
-    asyncio.run(serve(daemon, reload_config))
+    try:
+        asyncio.run(serve(daemon, control_path=args.socket, metrics_address=args.metrics))
+    except (ControlSocketError, MetricsError) as exc:
+        print(f"pyiked: {exc}", file=sys.stderr)
+        if daemon._loop is None:
+            daemon.close()
+        return 1
     return 0

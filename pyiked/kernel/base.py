@@ -67,5 +67,11 @@ class KernelBackend(abc.ABC):
         """A descriptor the daemon should watch for notices or data-plane traffic."""
         return None
 
+    def sa_counters(self) -> dict:
+        """Traffic of each installed CHILD SA, for `pyikectl show sa`: child_id ->
+        {"bytes_in", "bytes_out", "packets_in", "packets_out"}. Empty when the backend
+        keeps no counters (memory)."""
+        return {}
+
     def close(self) -> None:
         """Remove what this backend installed (unless configured to leave it)."""

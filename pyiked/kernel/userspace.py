@@ -306,6 +306,12 @@ class UserspaceBackend(KernelBackend):
         child.remote = (str(event.remote_addr), event.encap.remote_port)
         child.local_ip, child.remote_ip = event.local_addr, event.remote_addr
 
+    def sa_counters(self) -> dict:
+        return {child_id: {"bytes_in": c.inbound.byte_count, "bytes_out": c.outbound.byte_count,
+                           "packets_in": c.inbound.packet_count,
+                           "packets_out": c.outbound.packet_count}
+                for child_id, c in self._children.items()}
+
     # -- the data plane --------------------------------------------------------------
 
     def fileno(self) -> int:

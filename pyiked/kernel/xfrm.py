@@ -566,6 +566,21 @@ class XfrmBackend(KernelBackend):
                 return {k: sa[f"curlft_{k}"] for k in ("bytes", "packets", "add_time", "use_time")}
         raise KernelError(f"GETSA {spi:08x}: no answer")
 
+    def sa_counters(self) -> dict:
+        """The kernel's counters of every CHILD SA (two GETSA each; `show sa` only)."""
+        out = {}
+        for child_id, event in self._children.items():
+            local, remote, _ = self._endpoints.get(child_id, (event.local_addr, event.remote_addr, None))
+            try:
+                rx = self.query(local, event.inbound.spi, event.protocol)
+                tx = self.query(remote, event.outbound.spi, event.protocol)
+            except KernelError as exc:
+                log.debug("counters of CHILD_SA %d: %s", child_id, exc)
+                continue
+            out[child_id] = {"bytes_in": rx["bytes"], "bytes_out": tx["bytes"],
+                             "packets_in": rx["packets"], "packets_out": tx["packets"]}
+        return out
+
     # -- notices ---------------------------------------------------------------------
 
     def fileno(self) -> int:

@@ -53,6 +53,7 @@ def _conf(lab, node, suite, active=False):
 
 def _pyiked_spis(iked) -> list[tuple[str, str]]:
     """(inbound, outbound) SPIs of every CHILD SA pyiked logged as up."""
+    iked.wait_for_log(CHILD_UP.pattern, timeout=10)  # strongSwan may report first
     return CHILD_UP.findall(iked.log())
 
 

@@ -14,9 +14,9 @@ from pyiked.core.iana import (
     EncrId,
     IntegId,
     KeId,
-    NotifyType as NT,
     PrfId,
     ProtocolId,
+    NotifyType as NT,
     TransformType as TT,
 )
 from tests.unit.wire_data import chain_strategy, message_strategy, payload_strategies
@@ -241,6 +241,7 @@ def test_encode_rejects_what_the_wire_cannot_hold():
         [wire.Nonce(bytes(70000))],
         [wire.Delete(ProtocolId.ESP, [b"abc"])],
         [wire.TSi([wire.TrafficSelector(7, 0, 0, 65535, bytes(16), bytes(16))])],
+        [wire.TSr([wire.TrafficSelector(9, 0, 0, 65535, bytes(16), bytes(16))])],
     ]
     for payloads in bad:
         with pytest.raises((ValueError, OverflowError)):
@@ -251,3 +252,14 @@ def test_encode_rejects_what_the_wire_cannot_hold():
         wire.encode_payloads([wire.SK(0, b"")])
     with pytest.raises(TypeError):
         wire.encode_payloads([object()])
+
+
+def test_encode_returns_fresh_immutable_bytes():
+    # compiled, encode writes into the bytes object it returns (wire._buffer)
+    m = wire.Message(SPI_I, SPI_R, 34, 8, 0, [wire.Nonce(bytes(range(16)))])
+    a, b = wire.encode(m), wire.encode(m)
+    assert type(a) is bytes and a == b and a is not b
+    assert hash(a) == hash(bytes(bytearray(a)))
+    assert wire.encode_payloads([]) == b""
+    one = wire.encode_payloads([wire.VendorID(b"")])
+    assert one == bytes([0, 0, 0, 4]) and wire.encode_payloads([wire.VendorID(b"")]) is not one

@@ -22,7 +22,6 @@ from tests.unit.test_wire_codec import (
     VECTORS,
     chain,
     generic,
-    header,
     message,
     proposal,
     transform,
@@ -250,6 +249,12 @@ def test_notify_delete_ts_cp_skf_errors():
         assert type(exc) is cls and exc.reason == reason, (reason, exc)
     many = bytes.fromhex("01000000") + bytes.fromhex("00010000") * 129
     assert "more than 128 configuration attributes" in error(message(generic(0, many), 47)).reason
+
+
+def test_first_payload_type_out_of_range():
+    for first in (-1, 256, 1 << 70):
+        assert error(b"", wire.decode_payloads, first) == InvalidSyntax(
+            f"first payload type {first}", 0)
 
 
 def test_decode_accepts_bytes_like_input():

@@ -15,12 +15,12 @@ from pyiked.core.iana import (
     IDType,
     IntegId,
     KeId,
-    NotifyType as NT,
     PayloadType,
     PrfId,
     ProtocolId,
-    TransformType as TT,
     TSType,
+    NotifyType as NT,
+    TransformType as TT,
 )
 from tests.unit.wire_data import CAPTURES, decrypt_sk, ike_messages
 
@@ -69,14 +69,15 @@ def test_every_message_round_trips(capture):
     assert len(msgs) == 10
     for d, raw, m in msgs:
         assert wire.encode(m) == raw, (capture, d.index)
-        assert (m.spi_i, m.spi_r) == (SPIS[capture][0], bytes(8) if d.index == 0 else SPIS[capture][1])
+        spi_i, spi_r = SPIS[capture]
+        assert (m.spi_i, m.spi_r) == (spi_i, bytes(8) if d.index == 0 else spi_r)
         assert m.version == 0x20
         assert m.is_initiator == (d.src == "10.231.0.1")  # the original initiator
 
 
 @pytest.mark.parametrize("capture", CAPTURES)
 def test_ike_sa_init(capture):
-    (d0, raw0, req), (d1, raw1, resp) = messages(capture)[:2]
+    (_, _, req), (_, _, resp) = messages(capture)[:2]
     for m, notifies, mid in ((req, INIT_NOTIFIES_I, 0), (resp, INIT_NOTIFIES_R, 0)):
         assert m.exchange_type == ExchangeType.IKE_SA_INIT and m.message_id == mid
         sa, ke, nonce = m.payloads[:3]

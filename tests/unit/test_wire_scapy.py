@@ -8,10 +8,12 @@ import pytest
 
 from pyiked._fast import wire
 from pyiked._fast.notifydata import Redirect
-from pyiked.core.iana import GatewayIdType, NotifyType as NT
+from pyiked.core.iana import GatewayIdType
+from pyiked.core.iana import NotifyType as NT
 
 scapy_ikev2 = pytest.importorskip("scapy.contrib.ikev2")
 from scapy.contrib.ikev2 import (  # noqa: E402
+    ConfigurationAttribute,
     IKEv2,
     IKEv2_AUTH,
     IKEv2_CERT,
@@ -32,7 +34,6 @@ from scapy.contrib.ikev2 import (  # noqa: E402
     IKEv2_TSi,
     IKEv2_TSr,
     IKEv2_VendorID,
-    ConfigurationAttribute,
     IPv4TrafficSelector,
     IPv6TrafficSelector,
 )
@@ -72,7 +73,8 @@ def scapy_fields(pkt):
         elif isinstance(p, IKEv2_Notify):
             if p.type in (NT.REDIRECT, NT.REDIRECTED_FROM):
                 gw = _ip(p.gw_id) if p.gw_id_type in (1, 2) else bytes(p.gw_id)
-                data = ("redirect", p.gw_id_type, gw, bytes(p.nonce) if p.type == NT.REDIRECT else b"")
+                nonce = bytes(p.nonce) if p.type == NT.REDIRECT else b""
+                data = ("redirect", p.gw_id_type, gw, nonce)
             else:
                 data = bytes(p.notify)
             out.append(("Notify", p.type, p.proto or 0, bytes(p.SPI), data))

@@ -23,9 +23,9 @@ from pyiked.core.iana import (
     IDType,
     IPCompId,
     KeId,
-    NotifyType as NT,
     PayloadType,
     ProtocolId,
+    NotifyType as NT,
 )
 
 IP4 = ipaddress.IPv4Address("192.0.2.10")
@@ -112,7 +112,7 @@ def test_bad_notify_data_fails_only_when_asked(ntype, data):
     n = wire.decode_payloads(wire.encode_payloads([wire.Notify(ntype, data)]), PayloadType.N)[0]
     assert n.data == data
     with pytest.raises(InvalidSyntax) as info:
-        n.value
+        _ = n.value
     assert NT(ntype).name in info.value.reason
 
 
@@ -136,7 +136,7 @@ def test_child_sa_named_by_a_notify():
     for bad in (wire.Notify(NT.REKEY_SA), wire.Notify(NT.REKEY_SA, b"", 1, b"\x01" * 8),
                 wire.Notify(NT.CHILD_SA_NOT_FOUND, b"", 3, b"\x01\x02")):
         with pytest.raises(InvalidSyntax):
-            bad.child_sa
+            _ = bad.child_sa
 
 
 def test_build_rejects_values_that_do_not_fit():
@@ -160,9 +160,10 @@ def test_eap_fields():
     assert wire.EAP.build(EapCode.REQUEST, 7, EapType.IDENTITY, b"hello") == req
     assert wire.EAP.build(EapCode.SUCCESS, 8) == success
     for bad in (b"\x01\x01\x00", bytes.fromhex("01010004"), bytes.fromhex("03010005ff"),
-                bytes.fromhex("0101000c01ab"), bytes.fromhex("05010004"), bytes.fromhex("01010003")):
+                bytes.fromhex("0101000c01ab"), bytes.fromhex("05010004"),
+                bytes.fromhex("01010003")):
         with pytest.raises(InvalidSyntax):
-            wire.EAP(bad).code
+            _ = wire.EAP(bad).code
 
 
 def test_identification_values():
@@ -178,12 +179,13 @@ def test_identification_values():
                 wire.IDi(IDType.ID_FQDN, b"bad\x00name"), wire.IDi(IDType.ID_FQDN, b""),
                 wire.IDr(IDType.ID_RFC822_ADDR, b"a b@example")):
         with pytest.raises(InvalidSyntax):
-            bad.value
+            _ = bad.value
 
 
 def test_message_lookups():
     m = wire.Message(b"\x01" * 8, bytes(8), 34, 8, 0, [
-        wire.Notify(NT.COOKIE, b"c"), wire.Nonce(bytes(16)), wire.Notify(NT.NAT_DETECTION_SOURCE_IP, bytes(20)),
+        wire.Notify(NT.COOKIE, b"c"), wire.Nonce(bytes(16)),
+        wire.Notify(NT.NAT_DETECTION_SOURCE_IP, bytes(20)),
         wire.Notify(NT.NAT_DETECTION_SOURCE_IP, b"\x01" * 20)])
     assert m.get(wire.Nonce) == wire.Nonce(bytes(16)) and m.get(wire.KE) is None
     assert m.notify(NT.NAT_DETECTION_SOURCE_IP).data == bytes(20)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from hypothesis import strategies as st
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "strongswan"
 CAPTURES = ("gcm", "cbc")
@@ -93,8 +94,6 @@ def decrypt_sk(capture, message: bytes, sk_offset: int, from_initiator: bool) ->
 
 
 # ---------------------------------------------------------------- hypothesis strategies
-
-from hypothesis import strategies as st  # noqa: E402
 
 KNOWN_TYPES = frozenset(range(33, 49)) | {53}
 UNKNOWN_TYPES = [t for t in range(1, 256) if t not in KNOWN_TYPES]
