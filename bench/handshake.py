@@ -13,12 +13,16 @@ Two parts:
      threads), failures, retransmissions, the generator's CPU, which side was the
      bottleneck, and the responder's RSS growth per kept SA. Compare the CPU figures, not
      the rates: the generator is a pyiked initiator and costs about what a pyiked
-     responder does, so on two cores it is often the slower side.
+     responder does, so on two cores it is often the slower side. Two modes: `keep N`
+     (N SAs pile up: strongSwan's kernel-libipsec keeps SAs and policies in lists, so its
+     cost per SA grows with N) and `churn N` (each SA deleted once up: steady state, the
+     Delete exchange included in the cost).
 
 Goals (reported, not asserted): pyiked ≤ 1.5x the crypto floor and ≤ 1/3 of strongSwan's
 CPU per handshake.
 
-    python -m bench.handshake [--quick] [--count N] [--concurrency C] [--delete]
+    python -m bench.handshake [--quick] [--count N] [--concurrency C] [--mode keep|churn]
+                              [--profile NAME ...]
 """
 
 from __future__ import annotations
@@ -62,9 +66,11 @@ def inprocess(profile_name: str, count: int) -> dict:
     }
 
 
-def _inprocess_pure(profile_name: str, count: int) -> dict:
+def _inprocess_pure(jobs) -> dict:
+    """inprocess() for each (profile, count) in a child with PYIKED_NO_EXTENSIONS=1."""
     env = dict(os.environ, PYIKED_NO_EXTENSIONS="1")
-    cp = subprocess.run([sys.executable, "-m", "bench.handshake", "--inprocess", profile_name, str(count)],
+    arg = ",".join(f"{name}:{count}" for name, count in jobs)
+    cp = subprocess.run([sys.executable, "-m", "bench.handshake", "--inprocess", arg],
                         capture_output=True, text=True, env=env, check=True,
                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return json.loads(cp.stdout)
@@ -74,22 +80,28 @@ def _inprocess_part(profiles, quick, figures):
     from bench.crypto_floor import floor_seconds
     from pyiked import _fast
 
+    counts = {name: (300 if quick else 3000) if PROFILES[name].floor == "x25519-gcm" else (100 if quick else 600)
+              for name in profiles}
+    results = {name: {} for name in profiles}
+    if _fast.EXTENSIONS:
+        for name in profiles:
+            results[name]["compiled"] = inprocess(name, counts[name])
+        for name, r in _inprocess_pure(counts.items()).items():
+            results[name]["pure"] = r
+    else:
+        for name in profiles:
+            results[name]["pure"] = inprocess(name, counts[name])
     rows = []
     for name in profiles:
-        profile = PROFILES[name]
-        count = (300 if quick else 3000) if profile.floor == "x25519-gcm" else (100 if quick else 600)
-        floor_us = floor_seconds(quick, profile.floor) * 1e6
-        results = {}
-        if _fast.EXTENSIONS:
-            results["compiled"] = inprocess(name, count)
-        results["pure"] = _inprocess_pure(name, count) if _fast.EXTENSIONS else inprocess(name, count)
-        for mode, r in results.items():
+        floor_us = floor_seconds(quick, PROFILES[name].floor) * 1e6
+        for mode, r in results[name].items():
             us = r["responder_us"]
-            rows.append([name, mode, f"{r['established']}/{count}", us, floor_us, us / floor_us])
+            rows.append([name, mode, f"{r['established']}/{counts[name]}", us, floor_us, us / floor_us])
             figures.setdefault("inprocess", {}).setdefault(name, {})[mode] = {
                 **r, "floor_us": floor_us, "x_floor": us / floor_us}
     return table(
-        "handshake, in-process: pyiked responder engine, CPU per IKE_SA_INIT + IKE_AUTH (no sockets)",
+        "handshake, in-process: pyiked responder engine, CPU per IKE_SA_INIT + IKE_AUTH (no sockets; "
+        "best fifth of the run)",
         ["profile", "mode", "up", "us/handshake", "crypto floor us", "x floor"], rows)
 
 
@@ -122,7 +134,13 @@ def _summarize(run: dict, responder) -> dict:
     }
 
 
-def _netns_part(profiles, quick, figures, count=None, concurrency=None, delete=False):
+MODES = {  # (mode, SAs per responder): quick, full
+    "light": {True: (("keep", 1000), ("churn", 500)), False: (("keep", 5000), ("churn", 5000))},
+    "heavy": {True: (("keep", 200),), False: (("keep", 1000), ("churn", 1000))},
+}
+
+
+def _netns_part(profiles, quick, figures, count=None, concurrency=None, only=None):
     from bench.netns import NetnsLab, unavailable
 
     reason = unavailable()
@@ -130,58 +148,68 @@ def _netns_part(profiles, quick, figures, count=None, concurrency=None, delete=F
         figures["netns_skipped"] = reason
         return f"handshake over veth (pyiked vs strongSwan): SKIPPED: {reason}"
     rows, notes = [], []
+    c = concurrency or 32
     with NetnsLab() as lab:
         for name in profiles:
             profile = PROFILES[name]
             why = profile.unsupported()
-            if why:
-                notes.append(f"{name}: skipped: {why}")
+            if why:  # said once, above the tables
                 figures.setdefault("netns", {})[name] = {"skipped": why}
                 continue
-            heavy = profile.floor != "x25519-gcm"
-            n = count or ((200 if heavy else 1000) if quick else (1000 if heavy else 5000))
-            c = concurrency or (16 if quick else 64)
-            per = {}
-            for start in (lab.start_pyiked, lab.start_strongswan):
-                responder = start(profile)
-                try:
-                    run = lab.drive(responder, profile, n, c, delete=delete)
-                finally:
-                    responder.stop()
-                s = per[responder.kind] = _summarize(run, responder)
-                rss = s["responder_rss_per_kept_sa"]
-                rows.append([name, s["responder"], s["backend"], f"{s['completed']}/{n}", s["failed"],
-                             s["retransmissions"], s["handshakes_per_s"], s["responder_us_per_handshake"],
-                             f"{s['responder_core_utilisation']:.0%}", s["generator_us_per_handshake"],
-                             f"{s['generator_core_utilisation']:.0%}", s["bottleneck"],
-                             f"{rss / 1024:.1f}" if rss is not None else "-"])
-            figures.setdefault("netns", {})[name] = per
-            if "pyiked" in per and "strongswan" in per:
-                ratio = per["pyiked"]["responder_us_per_handshake"] / per["strongswan"]["responder_us_per_handshake"]
-                per["pyiked_over_strongswan"] = ratio
-                notes.append(f"{name}: pyiked's responder CPU per handshake is {ratio:.2f}x strongSwan's "
-                             f"(goal <= {GOAL_STRONGSWAN:.2f})")
-            floor_us = (figures.get("inprocess", {}).get(name, {}).get("compiled")
-                        or figures.get("inprocess", {}).get(name, {}).get("pure") or {}).get("floor_us")
-            if floor_us and "pyiked" in per:
-                x = per["pyiked"]["responder_us_per_handshake"] / floor_us
-                per["pyiked_daemon_x_floor"] = x
-                notes.append(f"{name}: the pyiked daemon spends {x:.2f}x the crypto floor per handshake "
-                             f"(goal <= {GOAL_FLOOR})")
-            for kind, s in per.items():
-                if isinstance(s, dict) and s["bottleneck"] == "generator":
-                    notes.append(f"{name}: the generator, not {s['responder']}, was the bottleneck "
-                                 f"(generator {s['generator_core_utilisation']:.0%} of its core): "
-                                 f"its handshakes/s is the generator's rate, compare the CPU per handshake")
+            modes = MODES["heavy" if profile.floor != "x25519-gcm" else "light"][quick]
+            if only:
+                modes = tuple((m, n) for m, n in modes if m == only) or ((only, modes[0][1]),)
+            for mode, n in modes:
+                n = count or n
+                per = {}
+                for start in (lab.start_pyiked, lab.start_strongswan):
+                    responder = start(profile)
+                    try:
+                        run = lab.drive(responder, profile, n, c, delete=mode == "churn")
+                    finally:
+                        responder.stop()
+                    s = per[responder.kind] = _summarize(run, responder)
+                    rss = s["responder_rss_per_kept_sa"]
+                    rows.append([name, f"{mode} {n:,}", s["responder"], s["backend"], f"{s['completed']:,}",
+                                 s["failed"], s["retransmissions"], s["handshakes_per_s"],
+                                 s["responder_us_per_handshake"], f"{s['responder_core_utilisation']:.0%}",
+                                 s["generator_us_per_handshake"], f"{s['generator_core_utilisation']:.0%}",
+                                 s["bottleneck"], f"{rss / 1024:.1f}" if rss is not None else "-"])
+                figures.setdefault("netns", {}).setdefault(name, {})[f"{mode}_{n}"] = per
+                notes += _verdicts(name, f"{mode} {n:,}", per, figures)
     pin = "responder pinned to CPU 0, generator to CPU 1" if lab.pin else "not pinned (one core)"
-    mode = "each IKE SA deleted once up" if delete else "IKE SAs kept (RSS/SA = RSS growth / SAs kept)"
     return table(
-        f"handshake over veth: same generator, same proposals ({pin}; {mode})",
-        ["profile", "responder", "SA backend", "up", "failed", "retr", "hs/s", "resp us/hs", "resp core",
-         "gen us/hs", "gen core", "bottleneck", "RSS KiB/SA"], rows) + "".join(f"\n  {n}" for n in notes)
+        f"handshake over veth: same generator, same proposals ({pin}; {c} in flight)",
+        ["profile", "SAs", "responder", "SA backend", "up", "failed", "retr", "hs/s", "resp us/SA",
+         "resp core", "gen us/SA", "gen core", "bottleneck", "RSS KiB/SA"], rows) + (
+        "\n  keep N: N IKE SAs (+ CHILD SAs) established and kept, RSS/SA = the responder's RSS growth / N;"
+        "\n  churn N: each IKE SA deleted (INFORMATIONAL) once up, so the responder holds ~in-flight SAs and"
+        "\n  its CPU per SA covers IKE_SA_INIT + IKE_AUTH + the Delete; us/SA counts every thread, user + system"
+    ) + "".join(f"\n  {n}" for n in notes)
 
 
-def run(quick: bool = False, count=None, concurrency=None, delete=False, profiles=None) -> str:
+def _verdicts(name, mode, per, figures) -> list[str]:
+    notes = []
+    if "pyiked" in per and "strongswan" in per:
+        ratio = per["pyiked"]["responder_us_per_handshake"] / per["strongswan"]["responder_us_per_handshake"]
+        per["pyiked_over_strongswan"] = ratio
+        notes.append(f"{name}, {mode}: pyiked's responder CPU per SA is {ratio:.2f}x strongSwan's "
+                     f"(goal <= {GOAL_STRONGSWAN:.2f})")
+    inproc = figures.get("inprocess", {}).get(name, {})
+    floor_us = (inproc.get("compiled") or inproc.get("pure") or {}).get("floor_us")
+    if floor_us and "pyiked" in per and not mode.startswith("churn"):
+        x = per["pyiked"]["responder_us_per_handshake"] / floor_us
+        per["pyiked_daemon_x_floor"] = x
+        notes.append(f"{name}, {mode}: the pyiked daemon spends {x:.2f}x the crypto floor per handshake "
+                     f"(goal <= {GOAL_FLOOR})")
+    for s in per.values():
+        if isinstance(s, dict) and s["bottleneck"] == "generator":
+            notes.append(f"{name}, {mode}: the generator, not {s['responder']}, was the bottleneck (generator "
+                         f"{s['generator_core_utilisation']:.0%} of its core): hs/s is the generator's rate")
+    return notes
+
+
+def run(quick: bool = False, count=None, concurrency=None, only=None, profiles=None) -> str:
     profiles = profiles or list(PROFILES)
     figures = {"goals": {"x_floor": GOAL_FLOOR, "x_strongswan": GOAL_STRONGSWAN}}
     supported = [p for p in profiles if PROFILES[p].unsupported() is None]
@@ -189,7 +217,7 @@ def run(quick: bool = False, count=None, concurrency=None, delete=False, profile
     for p in profiles:
         if p not in supported:
             parts.append(f"{p}: skipped: {PROFILES[p].unsupported()}")
-    parts.append(_netns_part(profiles, quick, figures, count, concurrency, delete))
+    parts.append(_netns_part(profiles, quick, figures, count, concurrency, only))
     write_result("handshake", figures, quick)
     return "\n\n".join(parts)
 
@@ -197,7 +225,8 @@ def run(quick: bool = False, count=None, concurrency=None, delete=False, profile
 def main(argv=None):
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--inprocess"]:  # the pure-mode child of _inprocess_pure
-        print(json.dumps(inprocess(argv[1], int(argv[2]))))
+        jobs = [job.split(":") for job in argv[1].split(",")]
+        print(json.dumps({name: inprocess(name, int(count)) for name, count in jobs}))
         return 0
     import argparse
 
@@ -205,10 +234,11 @@ def main(argv=None):
     p.add_argument("--quick", action="store_true")
     p.add_argument("--count", type=int, default=None, help="handshakes per responder")
     p.add_argument("--concurrency", type=int, default=None)
-    p.add_argument("--delete", action="store_true", help="delete each IKE SA once it is up")
+    p.add_argument("--mode", choices=("keep", "churn"), default=None,
+                   help="only keep the SAs, or only churn (delete each once up); default: both")
     p.add_argument("--profile", action="append", choices=list(PROFILES), help="(repeatable)")
     args = p.parse_args(argv)
-    print(run(args.quick, args.count, args.concurrency, args.delete, args.profile))
+    print(run(args.quick, args.count, args.concurrency, args.mode, args.profile))
     return 0
 
 

@@ -134,11 +134,15 @@ class NetnsLab:
 
     # -- load ----------------------------------------------------------------------------
 
-    def generator(self, profile, count, concurrency, delete=False, offset=0, rate=None,
-                  time_limit=120.0, forget=False) -> dict:
+    def drive(self, responder: Responder, profile, count, concurrency, delete=False,
+              warmup=20, rate=None, forget=False, time_limit=120.0) -> dict:
+        """One generator run: `warmup` SAs first, then `count` timed ones. The responder's
+        CPU time and RSS are sampled around the timed part only (the generator waits for
+        the go-ahead in between)."""
+        offset = self._count * 1_000_000
         argv = [sys.executable, "-m", "bench.loadgen", "--peer", self.topo.addr("b"),
                 "--profile", profile.name, "--count", count, "--concurrency", concurrency,
-                "--offset", offset, "--time-limit", time_limit]
+                "--offset", offset, "--time-limit", time_limit, "--warmup", max(1, warmup)]
         if rate:
             argv += ["--rate", rate]
         if delete:
@@ -147,24 +151,24 @@ class NetnsLab:
             argv.append("--forget")
         if self.pin:
             argv = ["taskset", "-c", "1", *argv]
-        env = dict(os.environ, PYTHONPATH=str(REPO))
-        cp = self.topo.run("a", argv, check=False, timeout=time_limit + 30, env=env, cwd=REPO)
+        proc = subprocess.Popen(self.topo.cmd("a", argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, cwd=REPO, start_new_session=True,
+                                env=dict(os.environ, PYTHONPATH=str(REPO)))
         try:
-            return json.loads(cp.stdout.strip().splitlines()[-1])
+            warm = proc.stdout.readline()
+            if not warm.startswith('{"warm"'):
+                raise RuntimeError(f"load generator failed: {warm}{proc.stderr.read()[-2000:]}")
+            _settle(responder.pid)
+            cpu0, rss0 = cpu_seconds(responder.pid), rss_of(responder.pid)
+            out, err = proc.communicate("go\n", timeout=time_limit + 30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        try:
+            run = json.loads(out.strip().splitlines()[-1])
         except (IndexError, ValueError):
-            raise RuntimeError(f"load generator failed (rc={cp.returncode}): {cp.stderr[-2000:]}") from None
-
-    def drive(self, responder: Responder, profile, count, concurrency, delete=False,
-              warmup=20, rate=None, forget=False, time_limit=120.0) -> dict:
-        """Warm the responder up, then one timed generator run; responder CPU and RSS
-        are sampled around the timed run only."""
-        offset = self._count * 1_000_000
-        if warmup:
-            self.generator(profile, warmup, min(concurrency, warmup), delete, offset)
-            offset += warmup
-        _settle(responder.pid)
-        cpu0, rss0 = cpu_seconds(responder.pid), rss_of(responder.pid)
-        run = self.generator(profile, count, concurrency, delete, offset, rate, time_limit, forget)
+            raise RuntimeError(f"load generator failed (rc={proc.returncode}): {err[-2000:]}") from None
         _settle(responder.pid)
         run["responder_cpu_seconds"] = cpu_seconds(responder.pid) - cpu0
         run["responder_rss_before"] = rss0

@@ -38,7 +38,7 @@ class Profile:
     floor: str  # bench.crypto_floor suite of the same crypto
 
     def unsupported(self) -> str | None:
-        """Why pyiked cannot run this profile yet (None when it can)."""
+        """Why this profile cannot run yet (None when it can)."""
         if self.auth == "psk":
             return None
         from pyiked.config.errors import ConfigError
@@ -47,7 +47,7 @@ class Profile:
             responder_config(self)
         except ConfigError as exc:
             return f"pyiked refuses `{self.auth}` authentication: {exc.describe().splitlines()[0]}"
-        return None
+        return f"the bench does not provision certificates for `{self.auth}` yet"
 
 
 PROFILES = {
