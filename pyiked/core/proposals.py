@@ -51,6 +51,11 @@ class Suite:
     def describe(self) -> dict:
         """Algorithm names for `show sa` and IkeSAUp (strongSwan's spelling, which
         `swanctl --list-sas` prints too, so interop tests compare them directly)."""
+        # every IKE SA up asks; the names of one suite never change (~5 us to look up)
+        return dict(_describe(self.protocol, self.encr_id, self.encr_key_bits, self.prf_id,
+                              self.integ_id, self.ke_id, self.esn))
+
+    def _names(self) -> dict:
         name = crypto.transform_name
         out = {}
         if self.encr_id:
@@ -81,6 +86,11 @@ class Suite:
     def sa_payload(self, spi: bytes):
         """RFC 7296 §3.3: the answer carries the accepted proposal number and our SPI."""
         return wire.SA([wire.Proposal(self.proposal_num, self.protocol, spi, self.transforms())])
+
+
+@functools.lru_cache(maxsize=256)
+def _describe(protocol, encr_id, encr_key_bits, prf_id, integ_id, ke_id, esn) -> dict:
+    return Suite(protocol, encr_id, encr_key_bits, prf_id, integ_id, ke_id, esn)._names()
 
 
 @functools.lru_cache(maxsize=None)
