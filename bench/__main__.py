@@ -9,7 +9,8 @@ import importlib
 import sys
 import time
 
-SUITE = ("parse", "prf", "crypto_floor", "esp", "handshake", "memory", "flood", "control")
+SUITE = ("parse", "prf", "crypto_floor", "esp", "handshake", "memory", "flood", "control",
+         "roadwarrior")
 
 
 def main(argv=None):

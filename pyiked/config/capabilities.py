@@ -37,19 +37,19 @@ class Support:
     note: str = ""
 
 
-_CERTS = "certificate (public key) authentication is not supported yet"
-_CERT_SETTING = "has no effect: certificate authentication is not supported yet"
+_EAP_LIBRARY = ("EAP-MSCHAPv2 needs MD4 and DES from pycryptodome, which is not installed "
+                "(pip install 'pyiked[eap]')")
 
 CAPABILITIES: dict[str, Support] = {
     # -- authentication (the rule's ikeauth) --
     "auth:psk": Support(YES),
-    "auth:eap": Support(REFUSE, "EAP authentication is not supported yet"),
-    "auth:rsa": Support(REFUSE, _CERTS),
-    "auth:ecdsa256": Support(REFUSE, _CERTS),
-    "auth:ecdsa384": Support(REFUSE, _CERTS),
-    "auth:ecdsa521": Support(REFUSE, _CERTS),
-    "auth:rfc7427": Support(REFUSE, _CERTS),
-    "auth:signature": Support(REFUSE, _CERTS),
+    "auth:eap": Support(YES),  # EAP-MSCHAPv2 server, certificate on our side
+    "auth:rsa": Support(YES),
+    "auth:ecdsa256": Support(YES),
+    "auth:ecdsa384": Support(YES),
+    "auth:ecdsa521": Support(YES),
+    "auth:rfc7427": Support(YES),
+    "auth:signature": Support(YES),
     # -- IPsec protocol and mode --
     "protocol:esp": Support(YES),
     "protocol:ah": Support(REFUSE, "AH is not supported yet"),
@@ -84,8 +84,10 @@ CAPABILITIES: dict[str, Support] = {
     "set:decouple": Support(YES),
     "set:enforcesingleikesa": Support(YES),
     "set:stickyaddress": Support(YES),
-    "set:ocsp": Support(WARN, "set ocsp " + _CERT_SETTING),
-    "set:cert_partial_chain": Support(WARN, "set cert_partial_chain " + _CERT_SETTING),
+    "set:ocsp": Support(
+        WARN, "set ocsp has no effect: OCSP is not built yet (CRLs from crls/ are)"
+    ),
+    "set:cert_partial_chain": Support(YES),
     # -- ciphers --
     f"encr:{EncrId.AES_CBC.name}": Support(YES),
     f"encr:{EncrId.AES_CTR.name}": Support(YES),
@@ -244,6 +246,8 @@ def check_capabilities(
 
         for key, pos_key in _features(policy):
             level = support(key)
+            if key == "auth:eap" and not _eap_library():
+                level = Support(REFUSE, _EAP_LIBRARY)
             if pos_key == "auth" and where and "auth" not in where and level.level == REFUSE:
                 # Nothing written: iked's default is any signature method.
                 level = Support(REFUSE, level.note + ' (the rule names no authentication, so '
@@ -268,6 +272,12 @@ def check_capabilities(
             level = Support(WARN, level.note + ' (on by default; "set nomobike" turns it off)')
         _report(level, f"set:{key}", "", pos, errors, warnings)
     return errors, warnings
+
+
+def _eap_library() -> bool:
+    from pyiked.core.auth import mschapv2
+
+    return mschapv2.available()
 
 
 def _report(level: Support, key: str, subject: str, pos, errors, warnings) -> None:

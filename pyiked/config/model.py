@@ -178,6 +178,10 @@ class Settings:
     halfopen_limit: int = 20000
     halfopen_limit_ip: int = 20
     halfopen_timeout: int = 60
+    # road warriors (pyiked): the largest IP datagram of an IKE fragment (0: 576 over IPv4,
+    # 1280 over IPv6, OpenIKED's sizes), and RSASSA-PSS for RFC 7427 RSA signatures
+    fragment_size: int = 0
+    rsa_pss: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -68,6 +68,8 @@ _SET_FLAGS = {
     "stickyaddress": ("stickyaddress", True),
     "nostickyaddress": ("stickyaddress", False),
     "cert_partial_chain": ("cert_partial_chain", True),
+    "rsa_pss": ("rsa_pss", True),
+    "norsa_pss": ("rsa_pss", False),
 }
 
 # pyiked's DoS thresholds: `set NAME N` (counts) or a time (halfopen_timeout).
@@ -76,6 +78,7 @@ _SET_NUMBERS = {
     "cookie_threshold_ip": 0,
     "halfopen_limit": 1,
     "halfopen_limit_ip": 1,
+    "fragment_size": 0,
 }
 _SET_TIMES = {"halfopen_timeout": 1, "dpd_check_interval": 0}
 
@@ -337,7 +340,8 @@ class Parser:
                     self._set("ocsp_maxage", self.time_value(), tok)
         elif word in _SET_NUMBERS:
             self.advance()
-            self._set(word, self.number(_SET_NUMBERS[word], 2**31 - 1), tok)
+            high = 65535 if word == "fragment_size" else 2**31 - 1  # an IP datagram size
+            self._set(word, self.number(_SET_NUMBERS[word], high), tok)
         elif word in _SET_TIMES:
             self.advance()
             self._set(word, self.time_value(minimum=_SET_TIMES[word]), tok)

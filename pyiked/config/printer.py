@@ -62,6 +62,8 @@ def _settings(s: Settings) -> str:
     ]
     if s.cert_partial_chain:
         lines.append("set cert_partial_chain")
+    if s.rsa_pss:
+        lines.append("set rsa_pss")
     if s.ocsp is not None:
         line = f"set ocsp {quote(s.ocsp)}"
         if s.ocsp_tolerate or s.ocsp_maxage != -1:
@@ -70,7 +72,7 @@ def _settings(s: Settings) -> str:
                 line += f" maxage {s.ocsp_maxage}"
         lines.append(line)
     for key in ("dpd_check_interval", "cookie_threshold", "cookie_threshold_ip",
-                "halfopen_limit", "halfopen_limit_ip", "halfopen_timeout"):
+                "halfopen_limit", "halfopen_limit_ip", "halfopen_timeout", "fragment_size"):
         lines.append(f"set {key} {getattr(s, key)}")
     return "\n".join(lines)
 

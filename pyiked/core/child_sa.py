@@ -20,7 +20,7 @@ import logging
 from pyiked._fast import wire
 
 from . import keys, proposals
-from .errors import InvalidSyntax, NoProposalChosen, TsUnacceptable
+from .errors import FailedCpRequired, InvalidSyntax, NoProposalChosen, TsUnacceptable
 from .events import ChildSAInstall, ChildSARemove, Encapsulation, Lifetime, SAKeys
 from .iana import NotifyType, ProtocolId, TSType
 from .ts import TS, narrow
@@ -79,14 +79,17 @@ class ChildSA:
                 f"out {self.spi_out:08x}>")
 
 
-def policy_selectors(policy, local_ip=None, remote_ip=None) -> tuple[list[TS], list[TS]]:
+def policy_selectors(policy, local_ip=None, remote_ip=None,
+                     dynamic=None) -> tuple[list[TS], list[TS]]:
     """The local and remote selectors of a policy's flows (`from` is local, `to` remote).
 
     A transport-mode policy without flows protects the two IKE endpoints (host-to-host).
+    dynamic: the addresses the configuration payload gave the peer (§2.19), which fill
+    the policy's `dynamic` ends.
     """
     if not policy.flows and local_ip and remote_ip:
         return [TS.host(local_ip)], [TS.host(remote_ip)]
-    return flow_selectors(policy)
+    return flow_selectors(policy, list(dynamic) if dynamic else None)
 
 
 # -- wire <-> TS --------------------------------------------------------------------------
@@ -135,7 +138,11 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
         raise NoProposalChosen("the data plane cannot carry transport mode")
     suite = proposals.select(sa_payload, policy.child_proposals_or_default, policy.protocol,
                              allow_legacy=True, ke_hint=None)
-    local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
+    if any(f.dst_dynamic for f in policy.flows) and not ike_sa.virtual_ips:
+        # §2.19: `to dynamic` is only the address we assigned; without one, nothing fits
+        raise FailedCpRequired("`to dynamic` needs an address assigned by a CFG_REQUEST")
+    local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0],
+                                                     ike_sa.virtual_ips)
     # §2.9: TSi describes the initiator's side (our remote), TSr ours
     ts_remote = narrow(ts_from_wire(tsi), remote_allowed)
     ts_local = narrow(ts_from_wire(tsr), local_allowed)

@@ -26,13 +26,14 @@ from collections import Counter, deque
 from pyiked._fast import dispatch, sk, wire
 from pyiked.config.model import Identity
 
-from . import child_sa, events, proposals
+from . import auth, child_sa, cp, events, proposals
 from .errors import IkeError, SilentDrop
 from .exchanges import ike_auth, ike_sa_init, informational
 from .iana import IKE_PORT, NAT_T_PORT, ExchangeType, NotifyType, ProtocolId
 from .identity import identity_matches
 from .ike_sa import HALF_OPEN, IkeSA, State
 from .child_sa import ChildState
+from .pool import Pools
 
 log = logging.getLogger("pyiked.engine")
 
@@ -46,7 +47,7 @@ class Engine:
 
     def __init__(self, store, *, random=os.urandom, spi_allocator=None, ike_port=IKE_PORT,
                  natt_port=NAT_T_PORT, force_udp_encap=False, natt="auto",
-                 backend_supports_transport=True, strict=False):
+                 backend_supports_transport=True, strict=False, certs=None):
         self.store = store
         self.random = random
         self.spi_allocator = spi_allocator
@@ -58,8 +59,10 @@ class Engine:
         self.backend_supports_transport = backend_supports_transport
         self.strict = strict  # tests: re-raise internal errors instead of logging them
         self.half_open_timeout = float(store.settings.halfopen_timeout)
-        self.signature_auth = False
-        self.fragmentation = False
+        self.certs = certs  # pyiked.core.certs.CertStore: our certificates, CAs, CRLs
+        self.signature_auth = certs is not None  # RFC 7427: announce signature hashes
+        self._road_warrior_settings(store.settings)
+        self.pools = Pools()  # configuration payload address pools (pyiked.core.pool)
         self.on_esp = None  # callable(packet, local_addr, remote_addr) for ESP-in-UDP
         self.sas: dict[bytes, IkeSA] = {}  # our SPI -> IKE SA
         self.half_open: dict[tuple, IkeSA] = {}  # (spi_i, remote addr) -> responder SA
@@ -169,8 +172,9 @@ class Engine:
                 self.child_soft_expired(sa, child, now)
             self.schedule(sa, sa.next_deadline())
 
-    def reload(self, store, now: float | None = None) -> int:
-        """Swap the policy set; established SAs keep running unless their policy is gone.
+    def reload(self, store, now: float | None = None, certs=None) -> int:
+        """Swap the policy set (and the certificate store, when given); established SAs
+        keep running unless their policy is gone.
 
         An SA whose policy (by name) is in the new set moves to the new Policy object, so
         later rekeys and INITIAL_CONTACT see the new set. One whose policy is gone is
@@ -180,6 +184,10 @@ class Engine:
         """
         self.store = store
         self.half_open_timeout = float(store.settings.halfopen_timeout)
+        self._road_warrior_settings(store.settings)
+        if certs is not None:
+            self.certs = certs
+            self.signature_auth = True
         deleted = 0
         for sa in self.ike_sas():
             if sa.policy is None or sa.state in (State.CLOSED, State.DELETING):
@@ -191,6 +199,11 @@ class Engine:
                 if self.delete_ike_sa(sa.ike_sa_id, now, f"policy {sa.policy.name} removed"):
                     deleted += 1
         return deleted
+
+    def _road_warrior_settings(self, settings) -> None:
+        self.fragmentation = settings.fragmentation  # RFC 7383, only with `set fragmentation`
+        self.fragment_size = settings.fragment_size  # 0: OpenIKED's per-family defaults
+        self.rsa_pss = settings.rsa_pss  # RFC 7427 RSA signatures with PSS padding
 
     def reset_sas(self, now: float, reason="reset by operator") -> int:
         """Delete every IKE SA (`ikectl reset sa`): a Delete to each established peer
@@ -377,7 +390,8 @@ class Engine:
         return True
 
     def extra_init_payloads(self, sa) -> list:
-        return []
+        # §3.7: CERTREQ in the IKE_SA_INIT response when the peer is to show a certificate
+        return auth.certreq(sa, sa.policy)
 
     def start_auth(self, sa, now) -> None:
         ike_auth.start(sa, now)
@@ -390,6 +404,7 @@ class Engine:
         sa.state = State.ESTABLISHED
         sa.established_at = now
         sa.init_request = sa.init_response = b""  # AUTH is done: free the SA_INIT bytes
+        sa.auth_ctx = None  # and what a multi-step IKE_AUTH kept (EAP state, the MSK)
         self.half_open.pop(sa.init_key, None)
         self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
         key = (sa.remote_id.id_type, sa.remote_id.data)
@@ -420,6 +435,11 @@ class Engine:
         if log.isEnabledFor(logging.INFO):  # the selectors' text costs more than the rest
             log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
                      child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
+
+    def address_leased(self, sa, address, released: bool) -> None:
+        self.stats["addresses_released" if released else "addresses_leased"] += 1
+        self._events.append(events.AddressLease(sa.ike_sa_id, sa.eap_identity or str(sa.remote_id),
+                                                address, released))
 
     def child_failed(self, sa, reason: str) -> None:
         self.stats["child_failed"] += 1
@@ -486,6 +506,8 @@ class Engine:
         was_up = sa.state not in HALF_OPEN
         for child in list(sa.children.values()):
             self.remove_child(sa, child, reason, now)
+        if sa.leases:
+            cp.release(sa, now)  # the addresses go back to their pools with the IKE SA
         sa.state = State.CLOSED
         sa.pending = None
         sa.queue.clear()

@@ -14,8 +14,6 @@ import ipaddress
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from pyiked.config.model import Identity
-
 from .iana import IDType
 
 _DN_ATTRIBUTES = {
@@ -187,3 +185,7 @@ def for_address(ip: str) -> Identity:
 def body(id_type: int, data: bytes) -> bytes:
     """RFC 7296 §2.15 IDx': the ID payload without its generic header."""
     return bytes((id_type, 0, 0, 0)) + data
+
+
+# Last, so that importing this module first works: pyiked.config imports the names above.
+from pyiked.config.model import Identity  # noqa: E402

@@ -4,8 +4,11 @@ States and who moves them (the exchange modules do the work; this table is the r
 
     state        entered when                                    leaves to
     INIT_SENT    initiator sent IKE_SA_INIT                      AUTH_SENT | CLOSED
-    INIT_DONE    responder answered IKE_SA_INIT (half-open)      ESTABLISHED | CLOSED
-    AUTH_SENT    initiator sent IKE_AUTH                         ESTABLISHED | CLOSED
+    INIT_DONE    responder answered IKE_SA_INIT (half-open)      EAP | ESTABLISHED | CLOSED
+    AUTH_SENT    initiator sent IKE_AUTH (the first, or one      ESTABLISHED | CLOSED
+                 of the EAP round trips)
+    EAP          responder answered an IKE_AUTH without AUTH     ESTABLISHED | CLOSED
+                 with its own AUTH and an EAP request (§2.16)
     ESTABLISHED  AUTH verified on both sides                     REKEYED | DELETING | CLOSED
     REKEYED      its children moved to a new IKE SA (§2.18)      CLOSED (after its delete)
     DELETING     we sent an IKE SA Delete                        CLOSED
@@ -15,6 +18,7 @@ Requests a peer may make, by state (anything else is dropped and logged, so for 
 CREATE_CHILD_SA before IKE_AUTH never reaches the child code):
 
     INIT_DONE:                 IKE_AUTH
+    EAP:                       IKE_AUTH (the EAP conversation, then AUTH with the MSK)
     ESTABLISHED:               CREATE_CHILD_SA, INFORMATIONAL
     REKEYED, DELETING:         INFORMATIONAL (deletes may cross ours, §1.4.1)
 
@@ -35,6 +39,7 @@ from typing import Callable
 
 from pyiked._fast import wire
 
+from . import fragments
 from .errors import IkeError, InvalidSyntax, SilentDrop
 from .iana import NON_ESP_MARKER, ExchangeType, HeaderFlag, PayloadType
 
@@ -45,6 +50,7 @@ class State(enum.Enum):
     INIT_SENT = "INIT_SENT"
     INIT_DONE = "INIT_DONE"
     AUTH_SENT = "AUTH_SENT"
+    EAP = "EAP"
     ESTABLISHED = "ESTABLISHED"
     REKEYED = "REKEYED"
     DELETING = "DELETING"
@@ -54,12 +60,13 @@ class State(enum.Enum):
 # §2.1: which requests a peer may send us in each state (see the module docstring)
 ALLOWED_REQUESTS = {
     State.INIT_DONE: {ExchangeType.IKE_AUTH},
+    State.EAP: {ExchangeType.IKE_AUTH},
     State.ESTABLISHED: {ExchangeType.CREATE_CHILD_SA, ExchangeType.INFORMATIONAL},
     State.REKEYED: {ExchangeType.INFORMATIONAL},
     State.DELETING: {ExchangeType.INFORMATIONAL},
 }
 
-HALF_OPEN = (State.INIT_SENT, State.INIT_DONE, State.AUTH_SENT)
+HALF_OPEN = (State.INIT_SENT, State.INIT_DONE, State.AUTH_SENT, State.EAP)
 
 
 @dataclass(slots=True)
@@ -92,6 +99,8 @@ class IkeSA:
         "last_received", "last_sent", "timer_at", "peer_sig_hashes", "peer_fragmentation",
         "offered_sa", "cookie", "child_pending", "peer_initial_contact", "delete_reason",
         "rekey_at", "expire_at", "dpd_at", "retry_ke", "init_key", "__weakref__",
+        # road warriors: multi-step IKE_AUTH, certificates, EAP, CP leases, fragments
+        "auth_ctx", "peer_certreq", "eap_identity", "leases", "virtual_ips", "cp_reply", "frag_in",
     )
 
     def __init__(self, engine, initiator: bool, spi_i: bytes, spi_r: bytes, local_addr, remote_addr, now):
@@ -139,6 +148,13 @@ class IkeSA:
         self.dpd_at = None
         self.retry_ke = 0
         self.init_key = None  # the responder's half-open table key (SPIi, peer address)
+        self.auth_ctx = None  # IKE_AUTH in progress (pyiked.core.auth.AuthContext)
+        self.peer_certreq = None  # CA hashes of the peer's CERTREQ in IKE_SA_INIT
+        self.eap_identity = None  # the user EAP authenticated
+        self.leases = []  # [(pool, address)] given to the peer (CP)
+        self.virtual_ips = []  # addresses leased to the peer, or assigned to us
+        self.cp_reply = None  # initiator: the responder's CFG_REPLY values
+        self.frag_in = None  # RFC 7383 reassembly (pyiked.core.fragments.Reassembler)
 
     # -- identity ------------------------------------------------------------------------
 
@@ -164,9 +180,14 @@ class IkeSA:
         return flags | (HeaderFlag.RESPONSE if response else 0)
 
     def protect(self, exchange: int, msg_id: int, response: bool, payloads: list) -> list[bytes]:
-        """Encrypt payloads into one SK message (§3.14); returns the datagrams to send."""
+        """Encrypt payloads into one SK message (§3.14), or SKF fragments when it would not
+        fit and both ends support them (RFC 7383); returns the datagrams to send."""
         first = payloads[0].payload_type if payloads else PayloadType.NONE
         plaintext = wire.encode_payloads(payloads) if payloads else b""
+        if fragments.enabled(self):
+            pieces = fragments.seal(self, exchange, msg_id, self._flags(response), first, plaintext)
+            if pieces is not None:
+                return [self.frame(p) for p in pieces]
         header_msg = wire.Message(self.spi_i, self.spi_r, exchange, self._flags(response), msg_id,
                                   [wire.SK(first, b"")])
         header = wire.encode_header(header_msg, 0)
@@ -216,13 +237,16 @@ class IkeSA:
 
     # -- receiving -----------------------------------------------------------------------
 
-    def open(self, message, data: bytes) -> list:
+    def open(self, message, data: bytes, now: float = 0.0) -> list | None:
         """Verify and decrypt the SK payload, then decode the inner payloads.
 
         Anything wrong before the ICV is verified is unauthenticated: SilentDrop
         (§2.21.2). A malformed inner payload chain is authenticated: InvalidSyntax.
+        An SKF fragment (RFC 7383) gives None until its message is complete.
         """
         payloads = message.payloads
+        if fragments.is_fragment(message):
+            return fragments.receive(self, message, data, now)
         if not payloads or payloads[-1].payload_type != PayloadType.SK:
             raise SilentDrop("protected exchange without an SK payload")
         if len(payloads) != 1:
@@ -246,7 +270,9 @@ class IkeSA:
         if req is None or message.message_id != req.msg_id or message.exchange_type != req.exchange:
             log.debug("%r: unexpected response id %d dropped", self, message.message_id)
             return
-        payloads = self.open(message, data)  # IntegrityError propagates: silent drop
+        payloads = self.open(message, data, now)  # IntegrityError propagates: silent drop
+        if payloads is None:
+            return  # a fragment of the response; the rest is still to come
         self.pending = None
         self.heard_from(remote_addr, local_addr, now)
         try:
@@ -260,8 +286,13 @@ class IkeSA:
     def _receive_request(self, message, data, remote_addr, local_addr, now):
         msg_id = message.message_id
         if self.last_response is not None and msg_id == self.last_response[0]:
-            # §2.1: a retransmitted request gets the same response, processed only once
-            self.open(message, data)  # authenticate before answering (no reflection)
+            # §2.1: a retransmitted request gets the same response, processed only once,
+            # after it authenticates (no reflection); RFC 7383 §2.6.1: only its first fragment
+            if fragments.is_fragment(message):
+                if not fragments.retransmitted_first_fragment(self, message, data):
+                    return
+            else:
+                self.open(message, data)
             self.transmit(self.last_response[1], now)
             return
         if msg_id != self.recv_id:
@@ -273,7 +304,9 @@ class IkeSA:
                      _exchange_name(message.exchange_type), self.state.value)
             return
         try:
-            payloads = self.open(message, data)  # SilentDrop propagates: no answer
+            payloads = self.open(message, data, now)  # SilentDrop propagates: no answer
+            if payloads is None:
+                return  # a fragment (RFC 7383); the request is processed once complete
         except InvalidSyntax as exc:  # authentic, but the inner chain is malformed
             payloads, error = None, exc
         self.heard_from(remote_addr, local_addr, now)

@@ -22,6 +22,7 @@ from pyiked.config.printer import format_config
 
 DEFAULT_CONFIG = "/etc/iked.conf"
 DEFAULT_SOCKET = "/var/run/iked.sock"
+DEFAULT_IKED_DIR = "/etc/iked"  # OpenIKED's IKED_CONFIG_DIR
 
 
 def _define(text: str) -> tuple[str, str]:
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how SAs reach the data plane: kernel XFRM, userspace ESP over TUN, "
                    "or memory (no data plane); auto picks xfrm when the kernel has ESP, "
                    "else userspace (default auto)")
+    p.add_argument("--iked-dir", dest="iked_dir", default=DEFAULT_IKED_DIR, metavar="DIR",
+                   help="certificates and keys: DIR/ca, DIR/certs, DIR/private/local.key, "
+                   f"DIR/crls (default {DEFAULT_IKED_DIR})")
     p.add_argument("--metrics", metavar="ADDR", default=None,
                    help="serve Prometheus metrics on ADDR (host:port)")
     return p

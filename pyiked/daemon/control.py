@@ -25,6 +25,7 @@ from pyiked.config.errors import ConfigError
 from pyiked.config.identity import parse_identity
 from pyiked.ctl import protocol
 from pyiked.ctl.protocol import ProtocolError
+from pyiked.core.certs import CertStoreError
 
 from . import status
 
@@ -266,7 +267,10 @@ class ControlServer:
         if target == "id":
             return {"deleted": self.daemon.reset_id(parse_reset_id(args["identity"]))}
         if target == "ca":
-            raise CommandFailed("reset ca: this daemon has no certificate store")
+            try:
+                return self.daemon.reset_ca()
+            except (ValueError, CertStoreError) as exc:
+                raise CommandFailed(f"reset ca: {exc}") from None
         return self.daemon.reset(target)
 
     def _log(self, args) -> dict:

@@ -17,6 +17,7 @@ import sys
 import time
 
 from pyiked.config.store import PolicyStore
+from pyiked.core.certs import CertStore, CertStoreError
 from pyiked.core.engine import Engine
 from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate, IkeSADown
 from pyiked.core.ike_sa import State
@@ -78,6 +79,7 @@ class Daemon:
                 self.backend.prepare_socket(ep.sock, port == natt_port)
         self.engine.on_esp = getattr(self.backend, "handle_esp", None)
         self.backend.coupled = self.coupled
+        self.iked_dir = None  # where certificates live, for reloads (run() sets it)
         self._loop = None
         self._timer = None
         self._stopped = None
@@ -226,7 +228,13 @@ class Daemon:
         policies without an SA are initiated."""
         self.config = config
         self.store = PolicyStore(config)
-        deleted = self.engine.reload(self.store, self.now() if self._loop else None)
+        certs = None
+        if self.iked_dir is not None:  # certificates, keys and CRLs are read again too
+            try:
+                certs = load_certs(config, self.iked_dir)
+            except CertStoreError as exc:
+                log.error("certificates not reloaded: %s", exc)
+        deleted = self.engine.reload(self.store, self.now() if self._loop else None, certs=certs)
         self.active = config.settings.active and not self.force_passive
         if config.settings.couple != self.coupled:
             self.set_coupled(config.settings.couple)
@@ -272,6 +280,18 @@ class Daemon:
             result["deleted"] += self.engine.reset_sas(self.now())
             self.pump()
         return result
+
+    def reset_ca(self) -> dict:
+        """`reset ca`: read ca/, certs/, private/ and crls/ again (OpenIKED's certstore
+        reset); established SAs keep their authentication. ValueError without a store."""
+        certs = load_certs(self.config, self.iked_dir) if self.iked_dir else None
+        if certs is None:
+            raise ValueError("this daemon has no certificate store (no rule uses certificates "
+                             "or EAP)")
+        self.engine.certs = certs
+        self.engine.signature_auth = True
+        return {"cas": len(certs.anchors), "certificates": len(certs.credentials),
+                "crls": len(certs.crls)}
 
     def reset_id(self, identity) -> int:
         """`reset id`: delete the IKE SAs whose peer authenticated as identity."""
@@ -462,6 +482,22 @@ def setup_logging(verbose: int) -> None:
     logging.getLogger("pyiked").setLevel(level)  # libraries (pyroute2) stay at WARNING
 
 
+def load_certs(config, iked_dir: str):
+    """The certificate store when a policy authenticates with certificates or EAP (whose
+    server side signs); None for a PSK-only configuration. CertStoreError for a private
+    key others may read, as iked refuses it."""
+    if all(p.auth.method == "psk" for p in config.policies):
+        return None
+    store = CertStore.load(iked_dir, partial_chain=config.settings.cert_partial_chain)
+    if not store.credentials:
+        log.warning("%s: no certificate with its private key (private/local.key): "
+                    "certificate and EAP policies cannot authenticate us", iked_dir)
+    if not store.has_cas:
+        log.warning("%s/ca holds no CA certificate: peers' certificates cannot be verified",
+                    iked_dir)
+    return store
+
+
 def run(args, config, warnings=()) -> int:
     """Entry point from `pyiked` (pyiked.daemon.cli, which already printed the warnings)."""
     setup_logging(args.verbose)
@@ -477,6 +513,12 @@ def run(args, config, warnings=()) -> int:
     options = {}
     if args.natt_enforce:
         options["force_udp_encap"] = True
+    iked_dir = getattr(args, "iked_dir", None) or "/etc/iked"
+    try:
+        options["certs"] = load_certs(config, iked_dir)
+    except CertStoreError as exc:
+        print(f"pyiked: {exc}", file=sys.stderr)
+        return 1
     daemon = Daemon(
         config,
         backend=args.backend,
@@ -488,6 +530,7 @@ def run(args, config, warnings=()) -> int:
         defines=args.defines,
         force_passive=args.start_passive,
     )
+    daemon.iked_dir = iked_dir
     from .control import ControlSocketError
     from .metrics import MetricsError
 

@@ -37,22 +37,21 @@ def test_psk_esp_tunnel_and_transport_are_honoured():
     assert warnings_of(BASE.replace("esp", "natt esp") + ' psk "k"') == []
 
 
-@pytest.mark.parametrize(
-    "auth, message",
-    [
-        ("rsa", "certificate (public key) authentication is not supported yet"),
-        ("ecdsa256", "certificate (public key) authentication is not supported yet"),
-        ("ecdsa384", "certificate (public key) authentication is not supported yet"),
-        ("ecdsa521", "certificate (public key) authentication is not supported yet"),
-        ("rfc7427", "certificate (public key) authentication is not supported yet"),
-        ("signature", "certificate (public key) authentication is not supported yet"),
-        ('eap "mschap-v2"', "EAP authentication is not supported yet"),
-    ],
-)
-def test_certificate_and_eap_auth_are_refused(auth, message):
-    text = f"{BASE} {auth}"
-    assert col(text, auth) == 57
-    assert refused(text) == [f'iked.conf:2:57: rule "policy1": {message}']
+@pytest.mark.parametrize("auth", ["rsa", "ecdsa256", "ecdsa384", "ecdsa521", "rfc7427", "signature",
+                                  'eap "mschap-v2"'])
+def test_certificate_and_eap_auth_are_honoured(auth):
+    config, warnings = parse_config_text(f"{BASE} {auth}")
+    assert warnings == []
+    assert config.policies[0].auth.method == auth.split()[0]
+
+
+def test_eap_without_its_library_is_refused(monkeypatch):
+    monkeypatch.setattr(capabilities, "_eap_library", lambda: False)
+    text = f'{BASE} eap "mschap-v2"'
+    assert refused(text) == [
+        f'iked.conf:2:{col(text, "eap")}: rule "policy1": EAP-MSCHAPv2 needs MD4 and DES from '
+        "pycryptodome, which is not installed (pip install 'pyiked[eap]')"
+    ]
 
 
 def test_refused_features():
@@ -86,7 +85,8 @@ def test_refused_transforms_point_at_the_name():
 
 
 def test_several_refusals_are_all_reported():
-    errors = refused(BASE + " rsa\n" + BASE.split("\n")[1].replace("esp", "ah") + " eap mschap-v2")
+    errors = refused(BASE.replace("esp", "ah") + ' psk "k"\n'
+                     + BASE.split("\n")[1].replace("esp", "ah rdomain 1") + " eap mschap-v2")
     assert len(errors) == 3
 
 
@@ -173,20 +173,18 @@ def test_mobike_warns_while_on():
     ]
 
 
-def test_certificate_settings_warn():
+def test_ocsp_warns_and_partial_chain_is_honoured():
     config, warnings = parse_config_text('set ocsp "http://o/"\nset cert_partial_chain\n'
                                          + BASE + ' psk "k"')
-    assert config.settings.ocsp is None and config.settings.cert_partial_chain is False
+    assert config.settings.ocsp is None and config.settings.cert_partial_chain is True
     assert [w.message for w in warnings] == [
-        "set ocsp has no effect: certificate authentication is not supported yet",
-        "set cert_partial_chain has no effect: certificate authentication is not supported yet",
+        "set ocsp has no effect: OCSP is not built yet (CRLs from crls/ are)",
     ]
 
 
 def test_flipping_an_entry_changes_the_verdict(monkeypatch):
-    monkeypatch.setitem(CAPABILITIES, "auth:eap", Support(YES))
-    config, _ = parse_config_text(BASE + " eap mschap-v2")
-    assert config.policies[0].auth.method == "eap"
+    monkeypatch.setitem(CAPABILITIES, "auth:rsa", Support(REFUSE, "no RSA here"))
+    assert refused(BASE + " rsa") == [f'iked.conf:2:{col(BASE + " rsa", "rsa")}: rule "policy1": no RSA here']
     monkeypatch.setitem(CAPABILITIES, "ipcomp", Support(YES))
     config, _ = parse_config_text(BASE.replace("esp", "ipcomp esp") + ' psk "k"')
     assert config.policies[0].ipcomp is True
@@ -207,9 +205,6 @@ def test_a_key_missing_from_the_table_is_refused(monkeypatch):
 
 
 def test_check_without_positions_points_at_the_rule():
-    config, _ = parse_config_text("\n\n" + BASE + " rsa", check=False)
+    config, _ = parse_config_text("\n\n" + BASE.replace("esp", "ah") + ' psk "k"', check=False)
     errors, _ = capabilities.check_capabilities(config)
-    assert [str(e) for e in errors] == [
-        'iked.conf:4: rule "policy1": certificate (public key) authentication is not '
-        "supported yet"
-    ]
+    assert [str(e) for e in errors] == ['iked.conf:4: rule "policy1": AH is not supported yet']

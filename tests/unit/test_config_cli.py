@@ -48,11 +48,9 @@ def test_check_fails_with_file_line_column(tmp_path, capsys):
 
 
 def test_check_refuses_what_the_engine_cannot_honour(tmp_path, capsys):
-    path = write(tmp_path, 'ikev2 esp from 10.0.0.0/8 to 10.1.0.0/16 peer any eap "mschap-v2"\n')
+    path = write(tmp_path, 'ikev2 ah from 10.0.0.0/8 to 10.1.0.0/16 peer any eap "mschap-v2"\n')
     assert cli.main(["-n", "-f", path]) == 1
-    assert capsys.readouterr().err == (
-        f'{path}:1:51: rule "policy1": EAP authentication is not supported yet\n'
-    )
+    assert capsys.readouterr().err == f'{path}:1:7: rule "policy1": AH is not supported yet\n'
 
 
 def test_missing_file(tmp_path, capsys):

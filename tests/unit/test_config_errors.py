@@ -69,9 +69,9 @@ CASES = [
     ('"a-b" = "x"', 'iked.conf:1:1: invalid macro name "a-b": use letters, digits, _'),
     ("set foo", 'iked.conf:1:5: unknown setting "foo" (known: active, cert_partial_chain, '
      "cookie_threshold, cookie_threshold_ip, couple, decouple, dpd_check_interval, "
-     "enforcesingleikesa, fragmentation, halfopen_limit, halfopen_limit_ip, halfopen_timeout, "
-     "mobike, noenforcesingleikesa, nofragmentation, nomobike, nostickyaddress, novendorid, "
-     "ocsp, passive, stickyaddress, vendorid)"),
+     "enforcesingleikesa, fragment_size, fragmentation, halfopen_limit, halfopen_limit_ip, "
+     "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, "
+     "nostickyaddress, novendorid, ocsp, passive, rsa_pss, stickyaddress, vendorid)"),
     ("set dpd_check_interval -1",
      'iked.conf:1:24: expected a time (seconds, or with an m or h suffix), got "-1"'),
     ("set dpd_check_interval 5d", 'iked.conf:1:24: invalid time "5d": use N, Nm or Nh'),
@@ -203,9 +203,9 @@ def test_errors_in_included_files_name_that_file(tmp_path):
     assert exc.describe() == (
         f'{inc}:2:5: unknown setting "nosuchthing" (known: active, cert_partial_chain, '
         "cookie_threshold, cookie_threshold_ip, couple, decouple, dpd_check_interval, "
-        "enforcesingleikesa, fragmentation, halfopen_limit, halfopen_limit_ip, "
-        "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, "
-        "nostickyaddress, novendorid, ocsp, passive, stickyaddress, vendorid)\n"
+        "enforcesingleikesa, fragment_size, fragmentation, halfopen_limit, halfopen_limit_ip, "
+        "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, "
+        "nostickyaddress, novendorid, ocsp, passive, rsa_pss, stickyaddress, vendorid)\n"
         'iked.conf:2:13: expected end of line, got "now"'
     )
 

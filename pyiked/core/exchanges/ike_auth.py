@@ -1,8 +1,13 @@
 """IKE_AUTH (RFC 7296 §1.2): prove identities and create the first CHILD SA.
 
 An authentication failure ends the IKE SA (AUTHENTICATION_FAILED, §2.21.2). A failure of
-only the CHILD SA part (no proposal, unacceptable selectors, ...) leaves the IKE SA up and
-sends the error notify alongside IDr and AUTH (§1.2).
+only the CHILD SA part (no proposal, unacceptable selectors, no address left, ...) leaves
+the IKE SA up and sends the error notify alongside IDr and AUTH (§1.2).
+
+A request without AUTH asks for EAP (§2.16): the responder answers with its own AUTH and
+an EAP request and moves to State.EAP, where IKE_AUTH round trips carry the EAP
+conversation (ike_auth_eap). The CP and CHILD SA part of the first request is kept and
+answered once the initiator's AUTH with the MSK has verified.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ import logging
 
 from pyiked._fast import wire
 
-from .. import auth, child_sa, identity
+from .. import auth, child_sa, cp, identity
 from ..errors import AuthenticationFailed, IkeError, InvalidSyntax
 from ..iana import NOTIFY_ERROR_MAX, ExchangeType, NotifyType, PayloadType
 from ..ike_sa import Response, State
@@ -38,39 +43,59 @@ def _id_payload(cls, ident):
     return cls(ident.id_type, ident.data)
 
 
-def _local_identity(sa, policy):
-    return policy.srcid or identity.for_address(sa.local_addr[0])
-
-
 # -- responder ----------------------------------------------------------------------------
 
 def respond(sa, payloads, now):
+    if sa.state == State.EAP:
+        return ike_auth_eap.respond(sa, payloads, now)
     engine = sa.engine
     idi, auth_p = _find(payloads, PayloadType.IDi), _find(payloads, PayloadType.AUTH)
-    if idi is None or auth_p is None:
-        raise InvalidSyntax("IKE_AUTH request needs IDi and AUTH")
+    if idi is None:
+        raise InvalidSyntax("IKE_AUTH request needs IDi")
     peer_id = identity.identity_from_payload(idi.id_type, idi.data)
     policy = _policy_for(sa, peer_id, payloads)
+    auth.record_certreq(sa, payloads)
+    if auth_p is None:  # §2.16: no AUTH means the initiator wants to use EAP
+        return ike_auth_eap.start_server(sa, policy, idi, peer_id, payloads, now)
     auth.verify_peer(sa, policy, auth_p, idi, payloads)
 
     sa.policy = policy
     sa.remote_id = peer_id
-    sa.local_id = _local_identity(sa, policy)
-    notifies = _notifies(payloads)
-    sa.peer_initial_contact = any(n.type == NotifyType.INITIAL_CONTACT for n in notifies)
-    idr = _id_payload(wire.IDr, sa.local_id)
-    response = Response([idr] + auth.local_auth(sa, policy, idr))
+    response = Response(our_auth(sa, policy))
+    sa.peer_initial_contact = _initial_contact(payloads)
     engine.established(sa, now)
+    return finish_responder(sa, policy, payloads, response, now)
 
-    sa_p, tsi, tsr = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
+
+def our_auth(sa, policy) -> list:
+    """Responder: IDr, our certificates and AUTH."""
+    sa.local_id = auth.local_identity(sa, policy)
+    idr = _id_payload(wire.IDr, sa.local_id)
+    cert_payloads, auth_payload = auth.local_auth(sa, policy, idr)
+    return [idr, *cert_payloads, auth_payload]
+
+
+def _initial_contact(payloads) -> bool:
+    return any(n.type == NotifyType.INITIAL_CONTACT for n in _notifies(payloads))
+
+
+def finish_responder(sa, policy, payloads, response, now):
+    """The CP and CHILD SA part of an authenticated IKE_AUTH request (§1.2, §2.19)."""
+    engine = sa.engine
+    notifies = _notifies(payloads)
+    sa_p, tsi, tsr = (_find(payloads, t)
+                      for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
     if sa_p is None and tsi is None and tsr is None:
         return response  # RFC 6023 childless: nothing more to do
     if sa_p is None or tsi is None or tsr is None:
         response.append(wire.Notify(NotifyType.INVALID_SYNTAX))
         return response
     try:
-        child, child_payloads, event = child_sa.respond(sa, policy, sa_p, tsi.selectors, tsr.selectors,
-                                                        notifies, now)
+        reply = cp.respond(sa, policy, _find(payloads, PayloadType.CP), now)
+        if reply is not None:
+            response.append(reply)
+        child, child_payloads, event = child_sa.respond(sa, policy, sa_p, tsi.selectors,
+                                                        tsr.selectors, notifies, now)
     except IkeError as exc:
         if exc.notify_type is None:
             raise
@@ -116,14 +141,22 @@ def start(sa, now):
     """Send our IKE_AUTH request (after IKE_SA_INIT completed)."""
     engine = sa.engine
     policy = sa.policy
-    sa.local_id = _local_identity(sa, policy)
+    sa.local_id = auth.local_identity(sa, policy)
     idi = _id_payload(wire.IDi, sa.local_id)
-    payloads = [idi]
+    cert_payloads, auth_payload = auth.local_auth(sa, policy, idi)
+    # §1.2 / §2.19 order: IDi, [CERT], [CERTREQ], [IDr], AUTH, notifies, [CP], SA, TSi, TSr
+    payloads = [idi, *cert_payloads, *auth.certreq(sa, policy)]
     if policy.dstid is not None:
         payloads.append(_id_payload(wire.IDr, policy.dstid))
-    payloads += auth.local_auth(sa, policy, idi)
+    if auth_payload is not None:
+        payloads.append(auth_payload)
+    else:
+        ike_auth_eap.start_client(sa, policy)  # §2.16: no AUTH asks the responder for EAP
     if engine.first_contact(sa):
         payloads.append(wire.Notify(NotifyType.INITIAL_CONTACT))  # §2.4
+    cp_request = cp.request_payload(policy)
+    if cp_request is not None:
+        payloads.append(cp_request)
     ts_local, ts_remote = sa.child_pending or (None, None)
     proposal, child_payloads = child_sa.propose(sa, policy, ts_local, ts_remote)
     sa.child_pending = proposal
@@ -133,20 +166,39 @@ def start(sa, now):
 
 
 def handle_response(sa, payloads, now):
-    engine = sa.engine
+    if sa.auth_ctx is not None and sa.auth_ctx.peer_id_payload is not None:
+        return ike_auth_eap.client_continue(sa, payloads, now)  # a later EAP round trip
     policy = sa.policy
-    notifies = _notifies(payloads)
-    errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]
+    check_refusal(payloads, first=True)
     idr, auth_p = _find(payloads, PayloadType.IDr), _find(payloads, PayloadType.AUTH)
-    fatal = [n for n in errors if n.type not in CHILD_ERRORS]
-    if fatal or idr is None or auth_p is None:
-        names = ", ".join(_name(n.type) for n in errors) or "no IDr/AUTH"
-        raise AuthenticationFailed(f"IKE_AUTH refused by the peer: {names}")
     peer_id = identity.identity_from_payload(idr.id_type, idr.data)
     if policy.dstid is not None and not identity.identity_matches(policy.dstid, peer_id):
         raise AuthenticationFailed(f"peer identity {peer_id} is not {policy.dstid}")
-    auth.verify_peer(sa, policy, auth_p, idr, payloads)
+    auth.verify_peer(sa, policy, auth_p, idr, payloads)  # §2.16: before any EAP, too
     sa.remote_id = peer_id
+    eap_p = _find(payloads, PayloadType.EAP)
+    if auth.uses_eap_as_client(sa, policy) or eap_p is not None:
+        return ike_auth_eap.client_first(sa, policy, idr, eap_p, now)
+    finish_initiator(sa, payloads, now)
+
+
+def check_refusal(payloads, first: bool) -> None:
+    """An IKE_AUTH answer with an error other than a CHILD SA one failed (§2.21.2)."""
+    errors = [n for n in _notifies(payloads) if n.type <= NOTIFY_ERROR_MAX]
+    fatal = [n for n in errors if n.type not in CHILD_ERRORS]
+    missing = first and (_find(payloads, PayloadType.IDr) is None
+                         or _find(payloads, PayloadType.AUTH) is None)
+    if fatal or missing:
+        names = ", ".join(_name(n.type) for n in errors) or "no IDr/AUTH"
+        raise AuthenticationFailed(f"IKE_AUTH refused by the peer: {names}")
+
+
+def finish_initiator(sa, payloads, now):
+    """The responder is authenticated: the IKE SA is up; take its CP reply and CHILD SA."""
+    engine = sa.engine
+    notifies = _notifies(payloads)
+    errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]
+    cp.handle_reply(sa, _find(payloads, PayloadType.CP))
     engine.established(sa, now)
 
     proposal, sa.child_pending = sa.child_pending, None
@@ -176,4 +228,6 @@ def _name(t):
         return f"notify {t}"
 
 
-__all__ = ["respond", "start", "handle_response", "State"]
+from . import ike_auth_eap  # noqa: E402  (it uses the helpers above)
+
+__all__ = ["respond", "start", "handle_response", "finish_responder", "finish_initiator", "State"]

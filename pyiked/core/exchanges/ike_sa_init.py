@@ -10,11 +10,11 @@ import logging
 
 from pyiked._fast import wire
 
-from .. import keys, nat, proposals
+from .. import auth, keys, nat, proposals
+from ..auth.signature import SUPPORTED_HASHES
 from ..errors import InvalidKePayload, InvalidSyntax, IkeError, NoProposalChosen
 from ..iana import (
     ExchangeType,
-    HashAlgorithm,
     HeaderFlag,
     NotifyType,
     PayloadType,
@@ -27,7 +27,7 @@ log = logging.getLogger("pyiked.engine")
 
 NONCE_LEN = 32  # §2.10: at least half the PRF key size; 32 covers SHA2-512's 256 bits
 
-SIGNATURE_HASHES = (HashAlgorithm.SHA2_256, HashAlgorithm.SHA2_384, HashAlgorithm.SHA2_512)
+SIGNATURE_HASHES = SUPPORTED_HASHES  # SHA2-256/384/512 and Identity (RFC 8420, EdDSA)
 
 
 def _find(payloads, ptype):
@@ -38,14 +38,15 @@ def _notifies(payloads):
     return [p for p in payloads if p.payload_type == PayloadType.N]
 
 
-def _status_notifies(engine):
-    """Capability notifies we send in IKE_SA_INIT (both directions)."""
+def _status_notifies(engine, sa=None):
+    """Capability notifies we send in IKE_SA_INIT (request, or the response for sa)."""
     out = []
     if engine.signature_auth:
         # RFC 7427 §4: announce the hashes we can verify signatures with
         out.append(wire.Notify.build(NotifyType.SIGNATURE_HASH_ALGORITHMS, list(SIGNATURE_HASHES)))
-    if engine.fragmentation:
-        out.append(wire.Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))  # RFC 7383 §2.3
+    if engine.fragmentation and (sa is None or sa.peer_fragmentation):
+        # RFC 7383 §2.3: a responder announces it only to an initiator that did
+        out.append(wire.Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
     return out
 
 
@@ -107,7 +108,7 @@ def respond(engine, message, data: bytes, local_addr, remote_addr, now):
     if detected is not None:  # §2.23: answer NAT detection only to a peer that does it
         fake = engine.random(20) if engine.force_udp_encap else b""
         out += nat.detection_notifies(wire, sa.spi_i, sa.spi_r, local_addr, remote_addr, fake)
-    out += _status_notifies(engine)
+    out += _status_notifies(engine, sa)
     out += engine.extra_init_payloads(sa)
     response = wire.Message(sa.spi_i, sa.spi_r, ExchangeType.IKE_SA_INIT, HeaderFlag.RESPONSE, 0, out)
     sa.init_response = wire.encode(response)
@@ -201,6 +202,7 @@ def handle_response(sa, message, data: bytes, now) -> None:
             sa.local_addr = (sa.local_addr[0], engine.natt_port)
             sa.remote_addr = (sa.remote_addr[0], engine.natt_port)
     _record_peer_capabilities(sa, notifies)
+    auth.record_certreq(sa, payloads)  # §3.7: steers the certificate we send
     _derive(sa, shared)
     sa.state = State.AUTH_SENT
     engine.start_auth(sa, now)
