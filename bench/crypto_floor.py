@@ -13,7 +13,9 @@ Per IKE_SA_INIT + IKE_AUTH (PSK, aes256gcm16-prfsha256-x25519, as the strongSwan
 `floor_seconds(quick, "modp2048-cbc")` is the same for aes128-sha256-modp2048: a MODP
 2048 key pair (as pyiked.core.ke makes it: OpenSSL's short exponent for the RFC 3526
 group) and its exchange, the same prfs (192 octets of SK_* are six SHA-256 blocks too),
-and AES-128-CBC + HMAC-SHA-256-128 open and seal.
+and AES-128-CBC + HMAC-SHA-256-128 open and seal. "x25519-gcm-ecdsa" adds what an ECDSA
+P-256 certificate handshake must do: parse the peer's certificate, verify its CA signature
+and the peer's AUTH signature, sign our AUTH (RFC 4754, RFC 7427).
 """
 
 from __future__ import annotations
@@ -124,7 +126,51 @@ def handshake_modp2048_cbc():
     cbc_pair()
 
 
-SUITES = {"x25519-gcm": handshake, "modp2048-cbc": handshake_modp2048_cbc}
+def _ecdsa_material():
+    """A P-256 CA and a peer certificate it signed, and our own P-256 key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key, peer_key, own_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    peer_cert = (x509.CertificateBuilder().subject_name(name("peer")).issuer_name(name("ca"))
+                 .public_key(peer_key.public_key()).serial_number(1).not_valid_before(now)
+                 .not_valid_after(now + datetime.timedelta(days=1)).sign(ca_key, hashes.SHA256()))
+    der = peer_cert.public_bytes(serialization.Encoding.DER)
+    peer_auth = peer_key.sign(INIT_REQ, ec.ECDSA(hashes.SHA256()))
+    return ca_key.public_key(), der, peer_auth, own_key
+
+
+ECDSA_CA, ECDSA_PEER_DER, ECDSA_PEER_AUTH, ECDSA_OWN = _ecdsa_material()
+
+
+def ecdsa_auth():
+    """RFC 7296 §2.15 / RFC 4754 with a certificate: read the peer's certificate, check
+    the CA's signature on it and the peer's AUTH signature, sign our own AUTH."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    cert = x509.load_der_x509_certificate(ECDSA_PEER_DER)
+    ECDSA_CA.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+    cert.public_key().verify(ECDSA_PEER_AUTH, INIT_REQ, ec.ECDSA(hashes.SHA256()))
+    return ECDSA_OWN.sign(INIT_RESP, ec.ECDSA(hashes.SHA256()))
+
+
+def handshake_ecdsa():
+    handshake()
+    ecdsa_auth()
+
+
+SUITES = {"x25519-gcm": handshake, "modp2048-cbc": handshake_modp2048_cbc,
+          "x25519-gcm-ecdsa": handshake_ecdsa}
 
 
 def floor_seconds(quick: bool = False, suite: str = "x25519-gcm") -> float:

@@ -4,8 +4,9 @@
         [--profile psk-x25519-gcm] [--rate 500] [--sources 10.231.0.1,10.231.0.11] \\
         [--delete | --forget] [--warmup 20] [--time-limit 60]
 
-Each IKE SA gets fresh SPIs, its own identity (c<k>.bench.test) and its own CHILD SA
-selector (bench.pair.Initiations), and is initiated by the engine exactly as the daemon
+Each IKE SA gets fresh SPIs, its own identity (c<k>.bench.test; with certificates all are
+a-ec.pk.test) and its own CHILD SA selector (bench.pair.Initiations), and is initiated by
+the engine as the daemon
 would (IKE_SA_INIT, NAT-T float to 4500 when the responder reports a NAT, IKE_AUTH with
 the first CHILD SA). At most `concurrency` handshakes are in flight; `rate` caps how many
 start per second. Source addresses are used in turn, for responders that limit per IP.
@@ -42,15 +43,16 @@ def _percentile(values, q):
 class Generator:
     def __init__(self, peer, profile_name="psk-x25519-gcm", sources=None, port=500, natt_port=4500):
         from pyiked.config.store import PolicyStore
-        from pyiked.core.engine import Engine
         from pyiked.daemon.sockets import UdpEndpoint, source_address_for
 
-        from bench.pair import PROFILES, Initiations, generator_config
+        from bench.pair import PROFILES, Initiations, generator_config, generator_engine
 
-        config = generator_config(PROFILES[profile_name], peer)
+        profile = PROFILES[profile_name]
+        config = generator_config(profile, peer)
         self.peer, self.profile, self.port = peer, profile_name, port
-        self.engine = Engine(PolicyStore(config), ike_port=port, natt_port=natt_port)
-        self.initiations = Initiations(config)
+        self.engine = generator_engine(PolicyStore(config), profile.cert_store("generator"),
+                                       ike_port=port, natt_port=natt_port)
+        self.initiations = Initiations(config, not profile.certificates)
         self.sources = list(sources or []) or [source_address_for(peer)]
         self.endpoints = {p: UdpEndpoint(socket.AF_INET, p, "", rcvbuf=16 << 20) for p in (port, natt_port)}
         self.selector = selectors.DefaultSelector()

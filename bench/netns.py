@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.common import cpu_seconds
-from bench.pair import GENERATOR_NET, PSK, RESPONDER_ID, RESPONDER_NET, responder_conf
+from bench.pair import CERTS, GENERATOR_NET, PKI, PSK, RESPONDER_ID, RESPONDER_NET, responder_conf
 
 REPO = Path(__file__).resolve().parents[1]
 PREFIX = "pkb"
@@ -106,27 +106,52 @@ class NetnsLab:
     # -- responders --------------------------------------------------------------------
 
     def start_pyiked(self, profile) -> Responder:
-        iked = self.lab.pyiked("b", responder_conf(profile, self.topo.addr("b")),
-                               name=self._name("pyiked"), verbosity="",
-                               args=["--backend", "userspace", "-6"], no_extensions=None)
+        name = self._name("pyiked")
+        args = ["--backend", "userspace", "-6"]
+        if profile.certificates:
+            args += ["--iked-dir", self._iked_dir(name)]
+        iked = self.lab.pyiked("b", responder_conf(profile, self.topo.addr("b")), name=name,
+                               verbosity="", args=args, no_extensions=None)
         self._pin(iked.pid)
         from pyiked import _fast
 
         mode = "compiled" if _fast.EXTENSIONS and not _fast.NO_EXTENSIONS else "pure"
         return Responder("pyiked", f"pyiked ({mode})", "userspace ESP (TUN)", iked.pid, iked)
 
+    def _iked_dir(self, name: str) -> str:
+        """OpenIKED's layout (ca/, certs/, private/local.key) with the responder's
+        certificate from the test PKI (bench.pair.CERTS)."""
+        own, intermediates, ca = CERTS["responder"]
+        root = self.dir / f"{name}-iked"
+        for sub in ("ca", "certs", "private"):
+            (root / sub).mkdir(parents=True, exist_ok=True)
+        shutil.copy(Path(PKI) / f"{ca}.crt", root / "ca")
+        for cert in (own, *intermediates):
+            shutil.copy(Path(PKI) / f"{cert}.crt", root / "certs")
+        shutil.copy(Path(PKI) / f"{own}.key", root / "private" / "local.key")
+        os.chmod(root / "private" / "local.key", 0o600)
+        return str(root)
+
     def start_strongswan(self, profile) -> Responder:
         from tests.interop.harness import Auth, Child, Conn, Secret
 
+        creds = {"secrets": [Secret.psk(PSK)]}
+        local, remote = Auth.psk(RESPONDER_ID), Auth.psk()
+        if profile.certificates:
+            own, intermediates, ca = CERTS["responder"]
+            pki = Path(PKI)
+            local = Auth.pubkey(profile.responder_id, cert=pki / f"{own}.crt")
+            remote = Auth.pubkey(cacerts=[pki / f"{ca}.crt"])
+            creds = {"keys": [pki / f"{own}.key"],
+                     "cacerts": [pki / f"{c}.crt" for c in (ca, *intermediates)]}
         conn = Conn(
-            "bench", local_addrs=[self.topo.addr("b")], local=Auth.psk(RESPONDER_ID),
-            remote=Auth.psk(), proposals=[profile.swan_ike], role="responder",
+            "bench", local_addrs=[self.topo.addr("b")], local=local, remote=remote,
+            proposals=[profile.swan_ike], role="responder",
             children=[Child("net", local_ts=[RESPONDER_NET], remote_ts=[GENERATOR_NET],
                             esp_proposals=[profile.swan_esp])],
         )
-        swan = self.lab.strongswan("b", conns=[conn], secrets=[Secret.psk(PSK)],
-                                   name=self._name("charon"), dos_protection=False,
-                                   log_levels=QUIET, settings=SWAN_SETTINGS)
+        swan = self.lab.strongswan("b", conns=[conn], name=self._name("charon"), dos_protection=False,
+                                   log_levels=QUIET, settings=SWAN_SETTINGS, **creds)
         self._pin(swan.pid)
         version = swan.request("version").get("version", "?")
         backend = "kernel-libipsec (userspace ESP)" if "kernel-libipsec" in swan.plugins else "kernel-netlink"

@@ -9,6 +9,10 @@ Addresses (inside 10.231.0.0/16, as the interop harness uses them):
 Every IKE SA of the generator has its own SPIs, its own identity and its own CHILD SA
 selector, as thousands of road warriors would; the responder accepts any of them with the
 one PSK (`peer any`, no dstid). A profile is the proposal and auth both sides use.
+
+Certificate profiles use the test PKI (tests/data/pki, made with strongSwan's `pki`): the
+responder is b-ec.pk.test (chained through int-ec to ca-ec), every generator SA
+a-ec.pk.test (one certificate; the IKE SAs still differ in SPIs and selectors).
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ RESPONDER_ID = "b.pk.test"
 RESPONDER_NET = "10.231.2.0/24"
 GENERATOR_NET = "10.231.128.0/17"  # one /32 per IKE SA
 _HOSTS = 1 << 15
+PKI = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "data", "pki")
+# certificate profiles: (our certificate, its intermediates, the CA we trust), per side
+CERTS = {"responder": ("b-ec", ("int-ec",), "ca-ec"), "generator": ("a-ec", (), "ca-ec")}
 
 
 @dataclass(frozen=True)
@@ -37,9 +44,17 @@ class Profile:
     auth: str  # "psk" or "ecdsa256"
     floor: str  # bench.crypto_floor suite of the same crypto
 
+    @property
+    def certificates(self) -> bool:
+        return self.auth != "psk"
+
+    @property
+    def responder_id(self) -> str:
+        return f"{CERTS['responder'][0]}.pk.test" if self.certificates else RESPONDER_ID
+
     def unsupported(self) -> str | None:
-        """Why this profile cannot run yet (None when it can)."""
-        if self.auth == "psk":
+        """Why this profile cannot run here (None when it can)."""
+        if not self.certificates:
             return None
         from pyiked.config.errors import ConfigError
 
@@ -47,7 +62,28 @@ class Profile:
             responder_config(self)
         except ConfigError as exc:
             return f"pyiked refuses `{self.auth}` authentication: {exc.describe().splitlines()[0]}"
-        return f"the bench does not provision certificates for `{self.auth}` yet"
+        if not os.path.exists(os.path.join(PKI, "b-ec.crt")):
+            return f"the test PKI is missing ({PKI})"
+        return None
+
+    def cert_store(self, side: str):
+        """The engine's CertStore for `side` ("responder" or "generator"), or None."""
+        if not self.certificates:
+            return None
+        from cryptography import x509
+        from cryptography.hazmat.primitives import serialization
+
+        from pyiked.core.certs import CertStore
+
+        own, intermediates, ca = CERTS[side]
+
+        def cert(name):
+            with open(os.path.join(PKI, f"{name}.crt"), "rb") as f:
+                return x509.load_pem_x509_certificate(f.read())
+
+        with open(os.path.join(PKI, f"{own}.key"), "rb") as f:
+            key = serialization.load_pem_private_key(f.read(), password=None)
+        return CertStore([cert(ca)], [cert(i) for i in intermediates], [key], [cert(own)])
 
 
 PROFILES = {
@@ -61,7 +97,7 @@ PROFILES = {
                 "modp2048-cbc"),
         Profile("ecdsa-p256-gcm", "enc aes-256-gcm prf hmac-sha2-256 group curve25519",
                 "enc aes-256-gcm", "aes256gcm16-prfsha256-x25519", "aes256gcm16", "ecdsa256",
-                "x25519-gcm"),
+                "x25519-gcm-ecdsa"),
     )
 }
 HEADLINE = "psk-x25519-gcm"
@@ -87,7 +123,7 @@ def responder_conf(profile, local_ip=RESPONDER_IP) -> str:
         f"    local {local_ip} peer any \\",
         f"    ikesa {profile.ikesa} \\",
         f"    childsa {profile.childsa} \\",
-        f"    srcid {RESPONDER_ID} {_auth(profile)}",
+        f"    srcid {profile.responder_id} {_auth(profile)}",
         "",
     ])
 
@@ -99,9 +135,13 @@ def generator_conf(profile, peer_ip=RESPONDER_IP) -> str:
         f"    peer {peer_ip} \\",
         f"    ikesa {profile.ikesa} \\",
         f"    childsa {profile.childsa} \\",
-        f"    srcid c0.bench.test dstid {RESPONDER_ID} {_auth(profile)}",
+        f"    srcid {_generator_id(profile, 0)} dstid {profile.responder_id} {_auth(profile)}",
         "",
     ])
+
+
+def _generator_id(profile, k: int) -> str:
+    return f"{CERTS['generator'][0]}.pk.test" if profile.certificates else f"c{k}.bench.test"
 
 
 def responder_config(profile, local_ip=RESPONDER_IP):
@@ -117,9 +157,9 @@ def generator_config(profile, peer_ip=RESPONDER_IP):
 
 
 class Initiations:
-    """The per-SA policy (own FQDN) and CHILD SA selectors of the k-th IKE SA."""
+    """The per-SA policy (own FQDN, for PSK) and CHILD SA selectors of the k-th IKE SA."""
 
-    def __init__(self, config):
+    def __init__(self, config, per_sa_ids=True):
         from pyiked.config.model import Identity
         from pyiked.core.iana import IDType
         from pyiked.core.ts import TS
@@ -128,10 +168,13 @@ class Initiations:
         self.template = config.policies[0]
         self.remote_ts = [TS.from_network(ipaddress.ip_network(RESPONDER_NET))]
         self._base = int(ipaddress.ip_network(GENERATOR_NET).network_address)
+        self.per_sa_ids = per_sa_ids
 
     def __call__(self, k: int):
-        name = f"c{k}.bench.test"
-        policy = replace(self.template, srcid=self._identity(self._fqdn, name.encode(), name))
+        policy = self.template
+        if self.per_sa_ids:
+            name = f"c{k}.bench.test"
+            policy = replace(policy, srcid=self._identity(self._fqdn, name.encode(), name))
         host = self._ts.host(ipaddress.IPv4Address(self._base + k % _HOSTS))
         return policy, ([host], self.remote_ts)
 
@@ -152,10 +195,12 @@ class Pair:
         from pyiked.config.store import PolicyStore
         from pyiked.core.engine import Engine
 
-        self.responder = Engine(PolicyStore(responder_config(profile)), force_udp_encap=True)
-        self._new_initiator = lambda store=PolicyStore(generator_config(profile)): Engine(store)
+        self.responder = Engine(PolicyStore(responder_config(profile)), force_udp_encap=True,
+                                certs=profile.cert_store("responder"))
+        self._new_initiator = lambda store=PolicyStore(generator_config(profile)), \
+            certs=profile.cert_store("generator"): generator_engine(store, certs)
         self.initiator = self._new_initiator()
-        self.initiations = Initiations(self.initiator.store.config)
+        self.initiations = Initiations(self.initiator.store.config, not profile.certificates)
         self.sink = sink  # callable(event) for the responder's events (a kernel backend)
         self.forget = forget
         self.responder_cpu = 0.0
@@ -200,6 +245,17 @@ class Pair:
                 self.initiator = self._new_initiator()
         self.established += up
         return up
+
+
+def generator_engine(store, certs=None, **kw):
+    """The initiator engine of the load generator. Its IKE SAs are concurrent sessions,
+    not a restart: no INITIAL_CONTACT (RFC 7296 §2.4), which would make a responder drop
+    the others of the same identity."""
+    from pyiked.core.engine import Engine
+
+    engine = Engine(store, certs=certs, **kw)
+    engine.first_contact = lambda sa: False
+    return engine
 
 
 def rss_bytes() -> int:
