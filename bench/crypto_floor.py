@@ -10,6 +10,12 @@ Per IKE_SA_INIT + IKE_AUTH (PSK, aes256gcm16-prfsha256-x25519, as the strongSwan
     (each with its AES-GCM key set up, once per direction per SA)
 
 `floor_seconds(quick)` returns seconds per handshake; `run(quick)` returns the table.
+`floor_seconds(quick, "modp2048-cbc")` is the same for aes128-sha256-modp2048: a MODP
+2048 key pair (as pyiked.core.ke makes it: OpenSSL's short exponent for the RFC 3526
+group) and its exchange, the same prfs (192 octets of SK_* are six SHA-256 blocks too),
+and AES-128-CBC + HMAC-SHA-256-128 open and seal. "x25519-gcm-ecdsa" adds what an ECDSA
+P-256 certificate handshake must do: parse the peer's certificate, verify its CA signature
+and the peer's AUTH signature, sign our AUTH (RFC 4754, RFC 7427).
 """
 
 from __future__ import annotations
@@ -17,7 +23,8 @@ from __future__ import annotations
 import hmac
 import os
 
-from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.asymmetric import dh, x25519
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bench.common import main_args, rate, table, write_result
@@ -80,10 +87,96 @@ def handshake():
     aead_pair()
 
 
-def floor_seconds(quick: bool = False) -> float:
+def _modp2048():
+    from pyiked.core import modp
+
+    numbers = dh.DHParameterNumbers(modp.PRIMES[14], modp.GENERATOR)
+    params = numbers.parameters()
+    peer = params.generate_private_key().public_key()
+    return params, peer
+
+
+MODP_PARAMS, MODP_PEER = _modp2048()
+CBC_KEY, CBC_IV, HMAC_KEY = os.urandom(16), os.urandom(16), os.urandom(32)
+CBC_REQUEST = os.urandom(304)
+
+
+def modp_keygen():
+    key = MODP_PARAMS.generate_private_key()
+    key.public_key().public_numbers().y.to_bytes(256, "big")
+    return key
+
+
+def cbc_pair():
+    """Open the IKE_AUTH request (ICV check, decrypt), seal the response (RFC 7296 §3.14)."""
+    icv = hmac.digest(HMAC_KEY, AAD + CBC_IV + CBC_REQUEST, "sha256")[:16]
+    hmac.compare_digest(icv, icv)
+    dec = Cipher(algorithms.AES(CBC_KEY), modes.CBC(CBC_IV)).decryptor()
+    dec.update(CBC_REQUEST) + dec.finalize()
+    enc = Cipher(algorithms.AES(CBC_KEY), modes.CBC(CBC_IV)).encryptor()
+    body = enc.update(RESPONSE_BODY + bytes(4)) + enc.finalize()
+    return hmac.digest(HMAC_KEY, AAD + CBC_IV + body, "sha256")[:16]
+
+
+def handshake_modp2048_cbc():
+    nonce()
+    key = modp_keygen()
+    shared = key.exchange(MODP_PEER)
+    prfs(shared)
+    cbc_pair()
+
+
+def _ecdsa_material():
+    """A P-256 CA and a peer certificate it signed, and our own P-256 key."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(cn):
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+
+    ca_key, peer_key, own_key = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+    now = datetime.datetime.now(datetime.timezone.utc)
+    peer_cert = (x509.CertificateBuilder().subject_name(name("peer")).issuer_name(name("ca"))
+                 .public_key(peer_key.public_key()).serial_number(1).not_valid_before(now)
+                 .not_valid_after(now + datetime.timedelta(days=1)).sign(ca_key, hashes.SHA256()))
+    der = peer_cert.public_bytes(serialization.Encoding.DER)
+    peer_auth = peer_key.sign(INIT_REQ, ec.ECDSA(hashes.SHA256()))
+    return ca_key.public_key(), der, peer_auth, own_key
+
+
+ECDSA_CA, ECDSA_PEER_DER, ECDSA_PEER_AUTH, ECDSA_OWN = _ecdsa_material()
+
+
+def ecdsa_auth():
+    """RFC 7296 §2.15 / RFC 4754 with a certificate: read the peer's certificate, check
+    the CA's signature on it and the peer's AUTH signature, sign our own AUTH."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    cert = x509.load_der_x509_certificate(ECDSA_PEER_DER)
+    ECDSA_CA.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(hashes.SHA256()))
+    cert.public_key().verify(ECDSA_PEER_AUTH, INIT_REQ, ec.ECDSA(hashes.SHA256()))
+    return ECDSA_OWN.sign(INIT_RESP, ec.ECDSA(hashes.SHA256()))
+
+
+def handshake_ecdsa():
+    handshake()
+    ecdsa_auth()
+
+
+SUITES = {"x25519-gcm": handshake, "modp2048-cbc": handshake_modp2048_cbc,
+          "x25519-gcm-ecdsa": handshake_ecdsa}
+
+
+def floor_seconds(quick: bool = False, suite: str = "x25519-gcm") -> float:
     """Seconds of unavoidable crypto per responder handshake (best of a few runs)."""
     seconds = 0.3 if quick else 1.5
-    return 1.0 / max(rate(handshake, seconds / 3) for _ in range(3))
+    return 1.0 / max(rate(SUITES[suite], seconds / 3) for _ in range(3))
 
 
 def _sk_rates(seconds):

@@ -13,7 +13,8 @@ cdef class SKCipher:
     cdef object _random
     cdef bytes _key
     cdef bytes _salt
-    cdef object _aead_obj
+    cdef object _aead_new
+    cdef int _aead_icv
     cdef object _algo
     cdef bytes _integ_key
     cdef str _hash_name
@@ -23,6 +24,8 @@ cdef class SKCipher:
     cdef object _cmac_base
     cdef object _iv_counter
     cdef object _iv_mask
+
+    cdef object _aead(self)
 
     @cython.locals(avail=Py_ssize_t)
     cpdef Py_ssize_t max_plaintext(self, Py_ssize_t total_len, bint fragment=*) except? -1

@@ -20,6 +20,7 @@ A reload builds a new store and swaps it in one assignment.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import logging
@@ -48,6 +49,19 @@ def _ip(value):
 
 def _key(ip) -> tuple[int, int]:
     return (ip.version, int(ip))
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_key(text: str) -> tuple[int, int]:
+    return _key(_ip(text))
+
+
+def _addr_key(value) -> tuple[int, int]:
+    """_key(_ip(value)); address strings (what the engine passes, per datagram) are
+    parsed once: ipaddress spends microseconds on each."""
+    if isinstance(value, str):
+        return _text_key(value)
+    return _key(_ip(value))
 
 
 class _Side:
@@ -183,7 +197,7 @@ class PolicyStore:
 
         The `default` rule comes last when it is not already in the list.
         """
-        local_key, remote_key = _key(_ip(local_ip)), _key(_ip(remote_ip))
+        local_key, remote_key = _addr_key(local_ip), _addr_key(remote_ip)
 
         def match(entry: _Entry) -> bool:
             return entry.address_match(local_key, remote_key) and (
@@ -214,7 +228,7 @@ class PolicyStore:
         srcid, from its IDr); ts_local / ts_remote are its proposed selectors for our side
         and its side (as responder: TSr and TSi). None skips a check.
         """
-        local_key, remote_key = _key(_ip(local_ip)), _key(_ip(remote_ip))
+        local_key, remote_key = _addr_key(local_ip), _addr_key(remote_ip)
         ts_local = list(ts_local) if ts_local is not None else None
         ts_remote = list(ts_remote) if ts_remote is not None else None
 
@@ -284,6 +298,11 @@ def _side_ts(network, dynamic: bool, version: int, leases: dict, proto: int, por
     return TS.from_network(_FULL[version], proto, start, end)
 
 
+# id(policy) -> (policy, local, remote): a policy's own selectors, computed once. The
+# entry holds the policy, so its id cannot be reused while the entry exists.
+_SELECTORS: dict[int, tuple] = {}
+
+
 def flow_selectors(policy: Policy, dynamic=None) -> tuple[list[TS], list[TS]]:
     """(local selectors, remote selectors) of a policy: `from` is local, `to` remote.
 
@@ -291,6 +310,17 @@ def flow_selectors(policy: Policy, dynamic=None) -> tuple[list[TS], list[TS]]:
     configuration payload; it replaces `dynamic` in the flows. Duplicates are dropped,
     order is kept.
     """
+    if dynamic is None:  # asked at every IKE_AUTH, often twice: policies are immutable
+        hit = _SELECTORS.get(id(policy))
+        if hit is None or hit[0] is not policy:
+            if len(_SELECTORS) >= 4096:
+                _SELECTORS.clear()
+            hit = _SELECTORS[id(policy)] = (policy, *_flow_selectors(policy, None))
+        return list(hit[1]), list(hit[2])
+    return _flow_selectors(policy, dynamic)
+
+
+def _flow_selectors(policy: Policy, dynamic) -> tuple[list[TS], list[TS]]:
     leases = {}
     if dynamic is not None:
         for address in (dynamic if isinstance(dynamic, (list, tuple, set)) else [dynamic]):

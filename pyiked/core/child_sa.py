@@ -21,6 +21,7 @@ sibling of the same reqid (its replacement) is still installed.
 from __future__ import annotations
 
 import enum
+import functools
 import ipaddress
 import logging
 
@@ -42,6 +43,9 @@ log = logging.getLogger("pyiked.engine")
 REPLAY_WINDOW = 64  # RFC 4303 §3.4.3: at least 32, 64 recommended
 
 _NO_KE = object()  # respond(): IKE_AUTH, where KE transforms are ignored (§1.2)
+# An event carries address objects; parsing a peer's address string costs microseconds
+# and the same peers come back (ip_address objects are immutable, so sharing is safe).
+_address = functools.lru_cache(maxsize=4096)(ipaddress.ip_address)
 
 
 class ChildState(enum.Enum):
@@ -316,8 +320,8 @@ def install_event(ike_sa, child, inbound, outbound, rekey_of=None) -> ChildSAIns
         reqid=child.reqid,
         protocol=child.protocol,
         mode="transport" if child.transport else "tunnel",
-        local_addr=ipaddress.ip_address(local_ip),
-        remote_addr=ipaddress.ip_address(remote_ip),
+        local_addr=_address(local_ip),
+        remote_addr=_address(remote_ip),
         inbound=inbound,
         outbound=outbound,
         ts_local=child.ts_local,
@@ -337,8 +341,8 @@ def remove_event(ike_sa, child, remove_policies=True, reason="") -> ChildSARemov
         child_id=child.child_id,
         reqid=child.reqid,
         protocol=child.protocol,
-        local_addr=ipaddress.ip_address(ike_sa.local_addr[0]),
-        remote_addr=ipaddress.ip_address(ike_sa.remote_addr[0]),
+        local_addr=_address(ike_sa.local_addr[0]),
+        remote_addr=_address(ike_sa.remote_addr[0]),
         inbound_spi=child.spi_in,
         outbound_spi=child.spi_out,
         ts_local=child.ts_local,

@@ -17,6 +17,7 @@ internal error is logged and counted without touching other SAs.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import itertools
@@ -434,8 +435,8 @@ class Engine:
     def suite_allowed(self, policy, suite) -> bool:
         """Whether a policy's IKE proposals accept an already negotiated suite."""
         try:
-            proposals.select(wire.SA([_as_proposal(suite)]), policy.ike_proposals_or_default,
-                             ProtocolId.IKE, allow_legacy=True)
+            proposals.select(_as_sa(suite), policy.ike_proposals_or_default, ProtocolId.IKE,
+                             allow_legacy=True)
         except IkeError:
             return False
         return True
@@ -495,8 +496,9 @@ class Engine:
         self.children_by_spi[child.spi_in] = (sa, child)
         self.stats["child_sas_created"] += 1
         self._events.append(event)
-        log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
-                 child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
+        if log.isEnabledFor(logging.INFO):  # the selectors' text costs more than the rest
+            log.info("%r: CHILD SA #%d up (in %08x out %08x) %s === %s", sa, child.child_id, child.spi_in,
+                     child.spi_out, ", ".join(map(str, child.ts_local)), ", ".join(map(str, child.ts_remote)))
 
     def address_leased(self, sa, address, released: bool) -> None:
         self.stats["addresses_released" if released else "addresses_leased"] += 1
@@ -617,7 +619,9 @@ def _marker(local_addr, ike_port) -> bytes:
     return b"\0\0\0\0" if local_addr[1] != ike_port else b""
 
 
-def _as_proposal(suite):
-    return wire.Proposal(1, suite.protocol, b"", suite.transforms())
+@functools.lru_cache(maxsize=256)
+def _as_sa(suite):
+    """The SA payload offering exactly `suite` (IKE_AUTH asks once per handshake)."""
+    return wire.SA([wire.Proposal(1, suite.protocol, b"", suite.transforms())])
 
 

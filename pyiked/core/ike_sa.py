@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import enum
 import logging
-from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
@@ -131,7 +130,7 @@ class IkeSA:
         self.send_id = 0  # next message ID for our requests
         self.recv_id = 0  # next message ID we expect in the peer's requests
         self.pending: Request | None = None
-        self.queue: deque[Queued] = deque()
+        self.queue: list[Queued] = []  # short; a deque would take 600 octets per SA
         self.last_response: tuple[int, list] | None = None
         self.created = now
         self.established_at = None
@@ -216,7 +215,7 @@ class IkeSA:
     def pump(self, now: float) -> None:
         """Send the next queued request if the window (1) is free."""
         while self.pending is None and self.queue and self.state != State.CLOSED:
-            item = self.queue.popleft()
+            item = self.queue.pop(0)
             payloads = item.build()
             if payloads is None:  # the request became moot while queued
                 continue

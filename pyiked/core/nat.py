@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-import ipaddress
+import socket
 
 from .iana import NotifyType
 
 
 def nat_hash(spi_i: bytes, spi_r: bytes, ip: str, port: int) -> bytes:
     """RFC 7296 §2.23: SHA-1(SPIi | SPIr | IP | Port). SPIr is zero in the request."""
-    packed = ipaddress.ip_address(ip).packed
+    packed = socket.inet_pton(socket.AF_INET6 if ":" in ip else socket.AF_INET, ip)
     return hashlib.sha1(spi_i + spi_r + packed + port.to_bytes(2, "big")).digest()
 
 

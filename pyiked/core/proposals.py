@@ -10,7 +10,7 @@ combinations it offered.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from pyiked._fast import wire
 from pyiked.config.model import ProposalSpec
@@ -51,6 +51,11 @@ class Suite:
     def describe(self) -> dict:
         """Algorithm names for `show sa` and IkeSAUp (strongSwan's spelling, which
         `swanctl --list-sas` prints too, so interop tests compare them directly)."""
+        # every IKE SA up asks; the names of one suite never change (~5 us to look up)
+        return dict(_describe(self.protocol, self.encr_id, self.encr_key_bits, self.prf_id,
+                              self.integ_id, self.ke_id, self.esn))
+
+    def _names(self) -> dict:
         name = crypto.transform_name
         out = {}
         if self.encr_id:
@@ -81,6 +86,11 @@ class Suite:
     def sa_payload(self, spi: bytes):
         """RFC 7296 §3.3: the answer carries the accepted proposal number and our SPI."""
         return wire.SA([wire.Proposal(self.proposal_num, self.protocol, spi, self.transforms())])
+
+
+@functools.lru_cache(maxsize=256)
+def _describe(protocol, encr_id, encr_key_bits, prf_id, integ_id, ke_id, esn) -> dict:
+    return Suite(protocol, encr_id, encr_key_bits, prf_id, integ_id, ke_id, esn)._names()
 
 
 @functools.lru_cache(maxsize=None)
@@ -213,19 +223,47 @@ def select(offered_sa, specs, protocol: int, *, allow_legacy=False, ke_hint=None
     ke_hint is the group of the peer's KE payload: when acceptable it is chosen, to save
     an INVALID_KE_PAYLOAD round trip (§1.2).
     """
-    for prop in offered_sa.proposals:
+    offered = offered_sa.proposals
+    for prop in offered:
         if prop.protocol_id == protocol and len(prop.spi) not in SPI_SIZE.get(protocol, ()):
             raise InvalidSyntax(f"proposal {prop.num}: SPI size {len(prop.spi)} for protocol {protocol}")
+    # Peers of one kind send the same offer every time: remember the answer per offer
+    # (what was offered, not the SPIs) and per configuration.
+    key = (id(specs), protocol, allow_legacy, ke_hint, default_esn, _offer_signature(offered))
+    hit = _SELECTED.get(key)
+    if hit is None or hit[0] is not specs:
+        if len(_SELECTED) >= 1024:
+            _SELECTED.clear()
+        hit = _SELECTED[key] = (specs, _select(offered, specs, protocol, allow_legacy, ke_hint, default_esn))
+    chosen = hit[1]
+    if chosen is None:
+        raise NoProposalChosen("no acceptable proposal")
+    index, suite = chosen
+    spi = offered[index].spi
+    return suite if spi == suite.spi else replace(suite, spi=spi)
+
+
+# (id(specs), ..., offer signature) -> (specs, (index of the chosen proposal, Suite) or None);
+# the entry holds specs, so their id cannot be reused while it exists.
+_SELECTED: dict[tuple, tuple] = {}
+
+
+def _offer_signature(proposals) -> tuple:
+    return tuple((p.num, p.protocol_id, tuple((t.type, t.id, t.key_length, t.attributes) for t in p.transforms))
+                 for p in proposals)
+
+
+def _select(offered, specs, protocol, allow_legacy, ke_hint, default_esn):
     for spec in specs:
         if spec.protocol != protocol:
             continue
-        for prop in offered_sa.proposals:
+        for index, prop in enumerate(offered):
             if prop.protocol_id != protocol:
                 continue
             suite = _match(spec, prop, protocol, allow_legacy, ke_hint, default_esn)
             if suite is not None:
-                return suite
-    raise NoProposalChosen("no acceptable proposal")
+                return index, suite
+    return None
 
 
 def preferred_group(offered_sa, specs, protocol: int, *, allow_legacy=False) -> int | None:

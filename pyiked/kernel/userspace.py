@@ -39,6 +39,7 @@ What it enforces
 
 from __future__ import annotations
 
+import heapq
 import ipaddress
 import logging
 import os
@@ -65,6 +66,9 @@ log = logging.getLogger("pyiked.kernel")
 NH_IPV4, NH_IPV6, NH_NONE = 4, 41, 59
 _NH_FOR_VERSION = {4: NH_IPV4, 6: NH_IPV6}
 ANY_PORTS = (0, 65535)
+# A route's preferred source is looked up in a full address dump; every flow of a
+# concentrator has the same local selectors, so the answer is kept this long (seconds).
+PREFSRC_TTL = 10.0
 
 
 @dataclass(slots=True)
@@ -150,6 +154,8 @@ class UserspaceBackend(KernelBackend):
         self._by_net: list[_Flow] = []  # flows whose ts_remote are ranges
         self._reserved: set[int] = set()
         self._notices: list = []
+        self._deadlines: list = []  # heap of (time, child_id): lifetimes, stale entries skipped
+        self._prefsrc: dict[tuple, tuple] = {}  # local selectors -> (valid until, address)
         self.stats = dict.fromkeys((
             "tx_packets", "tx_bytes", "rx_packets", "rx_bytes", "drop_no_sa", "drop_no_policy",
             "drop_replay", "drop_integrity", "drop_malformed", "drop_selector", "drop_expired",
@@ -200,6 +206,9 @@ class UserspaceBackend(KernelBackend):
                        event.local_addr, event.remote_addr,
                        now + lt.soft_seconds if lt.soft_seconds else None,
                        now + lt.hard_seconds if lt.hard_seconds else None)
+        for at in (child.soft_at, child.hard_at):
+            if at is not None:
+                heapq.heappush(self._deadlines, (at, event.child_id))
         flow.children.add(event.child_id)
         flow.sender = child  # RFC 7296 §2.8: the new SA sends from now on
         self._children[event.child_id] = child
@@ -223,8 +232,7 @@ class UserspaceBackend(KernelBackend):
             networks.extend(ts.networks())
         flow = _Flow(event.reqid, [_Selector.of(t) for t in event.ts_local],
                      [_Selector.of(t) for t in event.ts_remote], networks)
-        prefsrc = {4: local_address_in(self._ipr, [t for t in event.ts_local if t.version == 4]),
-                   6: local_address_in(self._ipr, [t for t in event.ts_local if t.version == 6])}
+        prefsrc = {v: self._prefsrc_for(event.ts_local, v) for v in {n.version for n in networks}}
         added = []
         try:
             for net in networks:
@@ -246,13 +254,33 @@ class UserspaceBackend(KernelBackend):
                 self._by_net.append(flow)
         return flow
 
+    def _prefsrc_for(self, ts_local, version):
+        """An address of ours inside the local selectors (see local_address_in), cached."""
+        selectors = tuple(t for t in ts_local if t.version == version)
+        if not selectors:
+            return None
+        now = self._clock()
+        hit = self._prefsrc.get(selectors)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if len(self._prefsrc) >= 1024:
+            self._prefsrc.clear()
+        address = local_address_in(self._ipr, selectors)
+        self._prefsrc[selectors] = (now + PREFSRC_TTL, address)
+        return address
+
     def _drop_flow(self, flow: _Flow):
         self._flows.pop(flow.reqid, None)
-        for key in [k for k, flows in self._by_host.items() if flow in flows]:
-            self._by_host[key] = [f for f in self._by_host[key] if f is not flow]
-            if not self._by_host[key]:
-                del self._by_host[key]
-        self._by_net = [f for f in self._by_net if f is not flow]
+        # the keys _new_flow filed it under (its one-host remote selectors), not a scan
+        # of every flow: a concentrator drops flows all day among 100k others
+        for key in {(sel.version, sel.lo) for sel in flow.remote if sel.lo == sel.hi}:
+            flows = [f for f in self._by_host.get(key, ()) if f is not flow]
+            if flows:
+                self._by_host[key] = flows
+            else:
+                self._by_host.pop(key, None)
+        if flow in self._by_net:
+            self._by_net = [f for f in self._by_net if f is not flow]
         for net in flow.networks:
             self.routes.remove(net)
         if flow.peer_throw is not None:
@@ -395,12 +423,24 @@ class UserspaceBackend(KernelBackend):
         out, self._notices = self._notices, []
         return out
 
+    def _due(self, child_id, at) -> bool:
+        child = self._children.get(child_id)
+        return child is not None and at in (child.soft_at, child.hard_at)
+
     def get_timer(self) -> float | None:
-        deadlines = [t for c in self._children.values() for t in (c.soft_at, c.hard_at) if t is not None]
-        return min(deadlines) if deadlines else None
+        # the daemon asks after every datagram: the heap keeps that O(1), not O(SAs)
+        deadlines = self._deadlines
+        while deadlines and not self._due(deadlines[0][1], deadlines[0][0]):
+            heapq.heappop(deadlines)
+        return deadlines[0][0] if deadlines else None
 
     def handle_timer(self, now: float) -> None:
-        for child in self._children.values():
+        due = {}
+        while self._deadlines and self._deadlines[0][0] <= now:
+            at, child_id = heapq.heappop(self._deadlines)
+            if self._due(child_id, at):
+                due[child_id] = self._children[child_id]
+        for child in due.values():
             for attr, hard in (("hard_at", True), ("soft_at", False)):
                 at = getattr(child, attr)
                 if at is not None and at <= now:

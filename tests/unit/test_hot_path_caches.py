@@ -1,0 +1,106 @@
+"""The memos on the responder's handshake path (bench/handshake.py measured them) answer
+exactly what the uncached code answers: proposal selection per offer, a policy's flow
+selectors, address keys, NAT detection hashes."""
+
+import dataclasses
+import hashlib
+import ipaddress
+
+import pytest
+
+from pyiked._fast import wire
+from pyiked.config import PolicyStore, flow_selectors, parse_config_text
+from pyiked.config.store import _addr_key
+from pyiked.core import nat, proposals
+from pyiked.core.errors import NoProposalChosen
+from pyiked.core.iana import EncrId, EsnId, IntegId, KeId, PrfId, ProtocolId, TransformType as T
+
+CONF = """\
+ikev2 "a" passive esp from 10.1.0.0/16 to 10.2.0.0/16 peer any \\
+    ikesa enc aes-256-gcm prf hmac-sha2-256 group curve25519 \\
+    childsa enc aes-256-gcm \\
+    childsa enc aes-128 auth hmac-sha2-256 \\
+    psk "x"
+"""
+
+
+def policy():
+    config, _ = parse_config_text(CONF)
+    return config.policies[0]
+
+
+def esp_offer(spi: bytes, gcm=True):
+    if gcm:
+        transforms = [wire.Transform(T.ENCR, EncrId.AES_GCM_16, 256)]
+    else:
+        transforms = [wire.Transform(T.ENCR, EncrId.AES_CBC, 128),
+                      wire.Transform(T.INTEG, IntegId.HMAC_SHA2_256_128)]
+    transforms.append(wire.Transform(T.ESN, EsnId.NO_ESN))
+    return wire.SA([wire.Proposal(1, ProtocolId.ESP, spi, transforms)])
+
+
+def test_repeated_offers_keep_their_own_spi():
+    specs = policy().child_proposals_or_default
+    first = proposals.select(esp_offer(b"\x01\x02\x03\x04"), specs, ProtocolId.ESP)
+    second = proposals.select(esp_offer(b"\x05\x06\x07\x08"), specs, ProtocolId.ESP)
+    assert first.spi == b"\x01\x02\x03\x04" and second.spi == b"\x05\x06\x07\x08"
+    assert dataclasses.replace(first, spi=b"") == dataclasses.replace(second, spi=b"")
+    assert first.encr_id == EncrId.AES_GCM_16 and first.encr_key_bits == 256
+
+
+def test_a_different_offer_gets_its_own_answer():
+    specs = policy().child_proposals_or_default
+    gcm = proposals.select(esp_offer(b"\x00\x00\x01\x00"), specs, ProtocolId.ESP)
+    cbc = proposals.select(esp_offer(b"\x00\x00\x01\x00", gcm=False), specs, ProtocolId.ESP)
+    assert (gcm.encr_id, gcm.integ_id) == (EncrId.AES_GCM_16, 0)
+    assert (cbc.encr_id, cbc.encr_key_bits, cbc.integ_id) == (
+        EncrId.AES_CBC, 128, IntegId.HMAC_SHA2_256_128)
+
+
+def test_a_refused_offer_stays_refused():
+    specs = policy().ike_proposals_or_default
+    offer = wire.SA([wire.Proposal(1, ProtocolId.IKE, b"", [
+        wire.Transform(T.ENCR, EncrId.AES_CBC, 128),
+        wire.Transform(T.PRF, PrfId.HMAC_SHA2_256),
+        wire.Transform(T.INTEG, IntegId.HMAC_SHA2_256_128),
+        wire.Transform(T.KE, KeId.MODP2048)])])
+    for _ in range(2):
+        with pytest.raises(NoProposalChosen):
+            proposals.select(offer, specs, ProtocolId.IKE)
+
+
+def test_the_answer_belongs_to_the_configuration():
+    offer = esp_offer(b"\x00\x00\x02\x00", gcm=False)
+    specs = policy().child_proposals_or_default
+    assert proposals.select(offer, specs, ProtocolId.ESP).encr_id == EncrId.AES_CBC
+    gcm_only = tuple(s for s in specs if s.encr[0][0] == EncrId.AES_GCM_16)
+    with pytest.raises(NoProposalChosen):
+        proposals.select(offer, gcm_only, ProtocolId.ESP)
+
+
+def test_flow_selectors_are_computed_once_but_handed_out_fresh():
+    p = policy()
+    local, remote = flow_selectors(p)
+    assert [str(t) for t in local] == ["10.1.0.0/16"] and [str(t) for t in remote] == ["10.2.0.0/16"]
+    local.clear()
+    again = flow_selectors(p)
+    assert [str(t) for t in again[0]] == ["10.1.0.0/16"]
+    other = dataclasses.replace(p, flows=(dataclasses.replace(p.flows[0], dst=ipaddress.ip_network("10.3.0.0/16")),))
+    assert [str(t) for t in flow_selectors(other)[1]] == ["10.3.0.0/16"]
+    assert [str(t) for t in flow_selectors(p)[1]] == ["10.2.0.0/16"]
+    store = PolicyStore(parse_config_text(CONF)[0])
+    assert store.flow_selectors(store.policies[0]) == flow_selectors(store.policies[0])
+
+
+@pytest.mark.parametrize("text", ["10.231.0.2", "192.0.2.255", "2001:db8::1", "::ffff:10.0.0.1"])
+def test_address_keys(text):
+    ip = ipaddress.ip_address(text)
+    assert _addr_key(text) == (ip.version, int(ip)) == _addr_key(ip) == _addr_key((text, 500))
+
+
+@pytest.mark.parametrize("ip", ["10.231.0.1", "2001:db8::5"])
+def test_nat_hash_is_sha1_of_spis_address_port(ip):
+    # RFC 7296 §2.23: SHA-1(SPIi | SPIr | IP | Port), the address in network order
+    spi_i, spi_r = bytes(range(8)), bytes(range(8, 16))
+    expected = hashlib.sha1(spi_i + spi_r + ipaddress.ip_address(ip).packed + (4500).to_bytes(2, "big")).digest()
+    assert nat.nat_hash(spi_i, spi_r, ip, 4500) == expected
