@@ -338,6 +338,10 @@ def test_eap_mschapv2_client_gets_a_virtual_ip_and_dns(rwlab, profile):
     swan.wait_for_log(r"processing INTERNAL_IP4_DNS attribute")
     iked.wait_for_log(rf"leased {vip.replace('.', '.')} to alice")
     iked.wait_for_log(r"EAP-MSCHAPv2 user 'alice' authenticated")
+    # from the virtual IP through the tunnel to the gateway's network (pyiked's userspace ESP)
+    topo = rwlab.topo
+    ping = topo.ping("a", vip, topo.inner_addr("b"), count=3)
+    assert ping, ping
 
 
 def test_wrong_eap_password(rwlab):
