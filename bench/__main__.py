@@ -9,7 +9,7 @@ import importlib
 import sys
 import time
 
-SUITE = ("parse", "prf", "crypto_floor", "esp", "handshake", "memory", "flood", "control",
+SUITE = ("parse", "prf", "crypto_floor", "esp", "tunnel", "handshake", "memory", "flood", "control",
          "roadwarrior")
 
 
