@@ -110,22 +110,32 @@ def policy_selectors(policy, local_ip=None, remote_ip=None,
 def ts_from_wire(selectors) -> list[TS]:
     out = []
     for s in selectors:
-        if s.ts_type not in (TSType.TS_IPV4_ADDR_RANGE, TSType.TS_IPV6_ADDR_RANGE):
+        ts_type = s.ts_type
+        if ts_type == _TS_IPV4:  # the codec checked the address lengths (§3.13.1)
+            version = 4
+        elif ts_type == _TS_IPV6:
+            version = 6
+        else:
             continue  # §3.13.1: unknown selector types are skipped
-        try:
-            start, end = ipaddress.ip_address(s.start_addr), ipaddress.ip_address(s.end_addr)
-        except ValueError:
-            raise InvalidSyntax("traffic selector address of the wrong length") from None
-        out.append(TS(start, end, s.ip_protocol, s.start_port, s.end_port))
+        start, end = s.start_addr, s.end_addr
+        if len(start) != len(end) or len(start) != (4 if version == 4 else 16):
+            raise InvalidSyntax("traffic selector address of the wrong length")
+        out.append(TS(version, _from_bytes(start, "big"), _from_bytes(end, "big"), s.ip_protocol,
+                      s.start_port, s.end_port))
     return out
 
 
 def ts_to_wire(selectors) -> list:
-    return [
-        wire.TrafficSelector(ts.ts_type, ts.ip_protocol, ts.start_port, ts.end_port,
-                             ts.start_addr.packed, ts.end_addr.packed)
-        for ts in selectors
-    ]
+    out = []
+    for version, start, end, proto, sport, eport in selectors:
+        size = 4 if version == 4 else 16
+        out.append(wire.TrafficSelector(_TS_IPV4 if version == 4 else _TS_IPV6, proto, sport, eport,
+                                        start.to_bytes(size, "big"), end.to_bytes(size, "big")))
+    return out
+
+
+_TS_IPV4, _TS_IPV6 = int(TSType.TS_IPV4_ADDR_RANGE), int(TSType.TS_IPV6_ADDR_RANGE)
+_from_bytes = int.from_bytes
 
 
 # -- negotiation --------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from collections import Counter
 from pyiked.core.child_sa import ChildState
 from pyiked.core.iana import IDType
 from pyiked.core.ike_sa import HALF_OPEN, State
+from pyiked.core.ts import TS
 
 # ikectl prints identities as TYPE/value (ikev2_print_id and the ikev2_id_map names)
 ID_TYPE_NAMES = {
@@ -171,6 +172,8 @@ def _plain(value):
         return value.hex()
     if isinstance(value, enum.Enum):
         return value.name
+    if isinstance(value, TS):  # a tuple of ints underneath: its text form
+        return str(value)
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     if isinstance(value, dict):

@@ -282,6 +282,6 @@ def local_address_in(ipr, ts_list):
         if addr.is_link_local:
             continue
         for ts in ts_list:
-            if ts.version == addr.version and ts.start_addr <= addr <= ts.end_addr:
+            if ts.version == addr.version and ts.start <= int(addr) <= ts.end:
                 return addr
     return None

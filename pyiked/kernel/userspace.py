@@ -84,8 +84,7 @@ class _Selector:
 
     @classmethod
     def of(cls, ts):
-        return cls(ts.version, int(ts.start_addr), int(ts.end_addr), ts.ip_protocol,
-                   ts.start_port, ts.end_port)
+        return cls(ts.version, ts.start, ts.end, ts.ip_protocol, ts.start_port, ts.end_port)
 
     def match(self, version, addr, proto, port) -> bool:
         if version != self.version or not self.lo <= addr <= self.hi:
@@ -248,8 +247,8 @@ class UserspaceBackend(KernelBackend):
             raise KernelError(f"routes for reqid {event.reqid}: {exc}") from None
         self._flows[event.reqid] = flow
         for ts in event.ts_remote:
-            if ts.start_addr == ts.end_addr:
-                self._by_host.setdefault((ts.version, int(ts.start_addr)), []).append(flow)
+            if ts.start == ts.end:
+                self._by_host.setdefault((ts.version, ts.start), []).append(flow)
             elif flow not in self._by_net:
                 self._by_net.append(flow)
         return flow

@@ -207,11 +207,11 @@ def _ts(sel: dict, side: str) -> TS:
             code = sel["sel_dport"] & sel["sel_dport_mask"] & 0xFF
             code_hi = code | (~sel["sel_dport_mask"] & 0xFF)
             lo, hi = (sel["sel_sport"] & 0xFF) << 8 | code, (sel["sel_sport"] & 0xFF) << 8 | code_hi
-        return TS(net.network_address, net.broadcast_address, proto, lo, hi)
+        return TS(net.version, int(net.network_address), int(net.broadcast_address), proto, lo, hi)
     port, mask = (sel["sel_sport"], sel["sel_sport_mask"]) if side == "s" else (sel["sel_dport"], sel["sel_dport_mask"])
     lo = port & mask
     hi = lo | (~mask & 0xFFFF)
-    return TS(net.network_address, net.broadcast_address, proto, lo, hi)
+    return TS(net.version, int(net.network_address), int(net.broadcast_address), proto, lo, hi)
 
 
 _DECODE_ERRORS = (struct.error, ValueError, KeyError, IndexError, TypeError, AttributeError,

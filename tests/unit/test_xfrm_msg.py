@@ -162,7 +162,7 @@ def test_port_masks_cover_exactly(a, b_):
 
 
 def test_selectors_for_ranges_and_families():
-    src = TS(ipaddress.ip_address("10.231.41.1"), ipaddress.ip_address("10.231.41.6"))
+    src = TS.range(ipaddress.ip_address("10.231.41.1"), ipaddress.ip_address("10.231.41.6"))
     dst = TS.from_network("10.231.42.0/24", 6, 80, 80)
     sels = b.selectors(src, dst)
     # .1-.6 is /32 + /31 + /30 ... exactly: 1, 2-3, 4-5, 6
