@@ -308,7 +308,7 @@ def derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, rekey_of):
     """§2.17 KEYMAT, split initiator→responder first, and the ChildSAInstall event."""
     suite = child.suite
     encr_i, integ_i, encr_r, integ_r = keys.child_keymat(
-        ike_sa.suite.prf_id, ike_sa.keys.sk_d, nonce_i, nonce_r, shared,
+        ike_sa.suite.prf_id, ike_sa.sk_d, nonce_i, nonce_r, shared,
         encr_id=suite.encr_id, encr_key_bits=suite.encr_key_bits, integ_id=suite.integ_id,
     )
     # keys flow from the *exchange* initiator, which is not always the IKE SA initiator

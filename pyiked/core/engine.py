@@ -380,9 +380,12 @@ class Engine:
         return self._handlers[exchange]
 
     def _half_open_done(self, sa) -> None:
-        if sa.init_key is not None and self.half_open.get(sa.init_key) is sa:
-            del self.half_open[sa.init_key]
-            self.guard.closed(sa.init_key[1][0])
+        key = sa.init_key
+        if key is not None:
+            sa.init_key = None
+            if self.half_open.get(key) is sa:
+                del self.half_open[key]
+                self.guard.closed(key[1][0])
 
     # -- services for IKE SAs and exchanges ------------------------------------------------
 
@@ -470,6 +473,17 @@ class Engine:
             nat_remote=sa.nat_remote,
         ))
         log.info("%r established with %s (%s)", sa, sa.remote_id, sa.policy.name)
+
+    def auth_done(self, sa) -> None:
+        """IKE_AUTH is over (its CHILD SA made or refused): keep only what later exchanges
+        need. SK_d derives CHILD SA keys and a rekey's SKEYSEED (§2.17, §2.18), which use
+        the nonces of their own CREATE_CHILD_SA exchange; SK_e/SK_a live in the SK
+        ciphers. SK_pi/SK_pr, the IKE_SA_INIT nonces and the peer's CERTREQ served
+        only the AUTH payloads (§2.15)."""
+        sa.keys = None
+        sa.nonce_i = sa.nonce_r = b""
+        sa.peer_certreq = None
+        sa.offered_sa = None
 
     def index_established(self, sa) -> None:
         self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)

@@ -94,7 +94,7 @@ class Queued:
 class IkeSA:
     __slots__ = (
         "engine", "initiator", "spi_i", "spi_r", "state", "policy", "local_addr", "remote_addr",
-        "nat_local", "nat_remote", "suite", "keys", "sk_in", "sk_out", "nonce_i", "nonce_r",
+        "nat_local", "nat_remote", "suite", "keys", "sk_d", "sk_in", "sk_out", "nonce_i", "nonce_r",
         "ke", "init_request", "init_response", "local_id", "remote_id", "children",
         "send_id", "recv_id", "pending", "queue", "last_response", "created", "established_at",
         "last_received", "last_sent", "timer_at", "peer_sig_hashes", "peer_fragmentation",
@@ -116,7 +116,8 @@ class IkeSA:
         self.nat_local = False
         self.nat_remote = False
         self.suite = None
-        self.keys = None
+        self.keys = None  # IkeKeys until IKE_AUTH is done (SK_pi/SK_pr sign the AUTH octets)
+        self.sk_d = b""  # §2.17, §2.18: what CREATE_CHILD_SA and rekeys derive from
         self.sk_in = None
         self.sk_out = None
         self.nonce_i = b""

@@ -273,12 +273,14 @@ def successor(old, initiator, spi_i, spi_r, suite, nonce_i, nonce_r, shared, now
         setattr(new, name, getattr(old, name))
     new.virtual_ips = list(old.virtual_ips)  # §2.19 addresses: `dynamic` selectors go on
     new.suite = suite
-    new.nonce_i, new.nonce_r = nonce_i, nonce_r
-    # §2.18: SKEYSEED from the OLD IKE SA's PRF and SK_d, then the new suite's keys
-    seed = keys.rekey_skeyseed(old.suite.prf_id, old.keys.sk_d, shared, nonce_i, nonce_r)
+    # §2.18: SKEYSEED from the OLD IKE SA's PRF and SK_d, then the new suite's keys; a
+    # rekeyed IKE SA signs no AUTH, so it keeps only SK_d and its SK ciphers
+    seed = keys.rekey_skeyseed(old.suite.prf_id, old.sk_d, shared, nonce_i, nonce_r)
     new.keys = keys.derive_ike_keys(suite.prf_id, suite.encr_id, suite.encr_key_bits, suite.integ_id,
                                     seed, nonce_i, nonce_r, spi_i, spi_r)
+    new.sk_d = new.keys.sk_d
     engine.make_sk_ciphers(new)
+    new.keys = None
     new.state = State.ESTABLISHED  # §1.3.2: message IDs start at 0 again
     new.established_at = None  # not announced (IkeSARekeyed) until it takes over
     new.last_received = now

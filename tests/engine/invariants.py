@@ -79,7 +79,8 @@ def assert_consistent(net, ike_sas=1, children=None):
     for sa_a in a.ike_sas():
         (sa_b,) = [s for s in b.ike_sas() if s.ike_sa_id == sa_a.ike_sa_id]
         assert sa_a.initiator != sa_b.initiator
-        assert sa_a.keys == sa_b.keys
+        assert sa_a.sk_d == sa_b.sk_d and sa_a.keys is None and sa_b.keys is None  # only SK_d kept
+        assert sa_a.nonce_i == sa_a.nonce_r == b""  # IKE_SA_INIT nonces freed after IKE_AUTH
         mine = sorted((c.spi_in, c.spi_out) for c in sa_a.children.values())
         theirs = sorted((c.spi_out, c.spi_in) for c in sa_b.children.values())
         assert mine == theirs, (mine, theirs)

@@ -131,7 +131,7 @@ def test_ike_rekey_from_either_side(who):
         new = only_sa(net, ip)
         assert new is not old[ip] and old[ip].state == State.CLOSED
         assert new.spi_i != old[ip].spi_i and new.spi_r != old[ip].spi_r
-        assert new.keys != old[ip].keys
+        assert new.sk_d != old[ip].sk_d
         assert only_child(net, ip) is children[ip]  # moved, not recreated
         assert new.initiator == (ip == who)  # §3.1: the rekey initiator is the new initiator
         (ev,) = net.of_type(ip, IkeSARekeyed)
@@ -147,29 +147,38 @@ def test_ike_rekey_from_either_side(who):
 
 
 def test_ike_rekey_keys_follow_rfc_7296_2_18(monkeypatch):
-    captured = []
-    real = keys.rekey_skeyseed
+    captured, derived = [], []
+    real, real_derive = keys.rekey_skeyseed, keys.derive_ike_keys
 
     def spy(old_prf_id, old_sk_d, shared, nonce_i, nonce_r, additional=()):
-        captured.append(shared)
+        captured.append((old_sk_d, shared, nonce_i, nonce_r))
         return real(old_prf_id, old_sk_d, shared, nonce_i, nonce_r, additional)
+
+    def spy_derive(*args):
+        derived.append(real_derive(*args))
+        return derived[-1]
 
     monkeypatch.setattr(keys, "rekey_skeyseed", spy)
     net, pa, pb = up()  # HMAC-SHA2-256 PRF, AES-GCM-256: SK_d 32, SK_e 36 octets, no SK_a
     old = only_sa(net, A_IP)
+    old_sk_d = old.sk_d
+    monkeypatch.setattr(keys, "derive_ike_keys", spy_derive)
     net.engines[A_IP].rekey_ike_sa(old.ike_sa_id, net.now)
     net.run(until=net.now + 30)
     new = only_sa(net, A_IP)
-    assert len(captured) == 2 and captured[0] == captured[1]  # both ends, the same g^ir
+    assert len(captured) == 2 and captured[0] == captured[1]  # both ends, the same g^ir and nonces
+    _, shared, nonce_i, nonce_r = captured[0]
     # by hand, with hmac: SKEYSEED = prf(SK_d (old), g^ir (new) | Ni | Nr), then prf+
-    seed = hmac.digest(old.keys.sk_d, captured[0] + new.nonce_i + new.nonce_r, "sha256")
+    seed = hmac.digest(old_sk_d, shared + nonce_i + nonce_r, "sha256")
     stream, t, i = b"", b"", 1
     while len(stream) < 32 + 36 + 36 + 32 + 32:
-        t = hmac.digest(seed, t + new.nonce_i + new.nonce_r + new.spi_i + new.spi_r + bytes((i,)), "sha256")
+        t = hmac.digest(seed, t + nonce_i + nonce_r + new.spi_i + new.spi_r + bytes((i,)), "sha256")
         stream, i = stream + t, i + 1
     sk_d, sk_ei, sk_er = stream[:32], stream[32:68], stream[68:104]
-    assert (new.keys.sk_d, new.keys.sk_ei, new.keys.sk_er) == (sk_d, sk_ei, sk_er)
-    assert new.keys.sk_ai == new.keys.sk_ar == b""
+    assert len(derived) == 2 and derived[0] == derived[1]
+    assert (derived[0].sk_d, derived[0].sk_ei, derived[0].sk_er) == (sk_d, sk_ei, sk_er)
+    assert derived[0].sk_ai == derived[0].sk_ar == b""
+    assert new.sk_d == sk_d and new.keys is None  # a rekeyed IKE SA keeps only SK_d (no AUTH)
     assert new.spi_i == only_sa(net, B_IP).spi_i  # the initiator's new SPI from its proposal
 
 

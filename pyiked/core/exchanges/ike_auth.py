@@ -81,6 +81,13 @@ def _initial_contact(payloads) -> bool:
 
 def finish_responder(sa, policy, payloads, response, now):
     """The CP and CHILD SA part of an authenticated IKE_AUTH request (§1.2, §2.19)."""
+    try:
+        return _child_part(sa, policy, payloads, response, now)
+    finally:
+        sa.engine.auth_done(sa)  # the CHILD SA had the last use of the SA_INIT nonces
+
+
+def _child_part(sa, policy, payloads, response, now):
     engine = sa.engine
     notifies = _notifies(payloads)
     sa_p, tsi, tsr = (_find(payloads, t)
@@ -195,6 +202,13 @@ def check_refusal(payloads, first: bool) -> None:
 
 def finish_initiator(sa, payloads, now):
     """The responder is authenticated: the IKE SA is up; take its CP reply and CHILD SA."""
+    try:
+        _initiator_child_part(sa, payloads, now)
+    finally:
+        sa.engine.auth_done(sa)  # the CHILD SA had the last use of the SA_INIT nonces
+
+
+def _initiator_child_part(sa, payloads, now):
     engine = sa.engine
     notifies = _notifies(payloads)
     errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]

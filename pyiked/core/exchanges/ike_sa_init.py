@@ -64,6 +64,7 @@ def _derive(sa, shared: bytes) -> None:
     seed = keys.skeyseed(suite.prf_id, sa.nonce_i, sa.nonce_r, shared)
     sa.keys = keys.derive_ike_keys(suite.prf_id, suite.encr_id, suite.encr_key_bits, suite.integ_id,
                                    seed, sa.nonce_i, sa.nonce_r, sa.spi_i, sa.spi_r)
+    sa.sk_d = sa.keys.sk_d
     sa.engine.make_sk_ciphers(sa)
 
 
