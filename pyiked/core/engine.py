@@ -26,7 +26,6 @@ import os
 from collections import Counter, deque
 
 from pyiked._fast import dispatch, sk, wire
-from pyiked.config.model import Identity
 
 from . import auth, child_sa, cp, events, lifecycle, proposals, rekey
 from .errors import IkeError, SilentDrop
@@ -67,8 +66,10 @@ class Engine:
         self.on_esp = None  # callable(packet, local_addr, remote_addr) for ESP-in-UDP
         self.sas: dict[bytes, IkeSA] = {}  # our SPI -> IKE SA
         self.half_open: dict[tuple, IkeSA] = {}  # (spi_i, remote addr) -> responder SA
-        self.by_identity: dict[tuple, set] = {}  # (id type, data) -> our SPIs, established
-        self.by_peer_ip: dict[str, set] = {}  # peer IP -> our SPIs, established
+        # established SAs by the peer's identity (its remote_id) and by its IP: our SPI,
+        # or a set of them once a second SA shares the key (see spis_of)
+        self.by_identity: dict = {}
+        self.by_peer_ip: dict = {}
         self.children_by_spi: dict[int, tuple] = {}  # inbound SPI -> (IKE SA, CHILD SA)
         self.stats = Counter()
         self.guard = Guard(self, store.settings)  # cookies and half-open limits (§2.6)
@@ -250,8 +251,8 @@ class Engine:
     def delete_by_identity(self, identity, now: float, reason="reset by operator") -> int:
         """Delete the established IKE SAs whose peer authenticated as `identity` (an
         Identity; FQDNs and DNs compare as identity_matches does). `ikectl reset id`."""
-        spis = [spi for (id_type, data), found in self.by_identity.items()
-                if identity_matches(identity, Identity(id_type, data, "")) for spi in found]
+        spis = [spi for remote_id, found in self.by_identity.items()
+                if identity_matches(identity, remote_id) for spi in spis_of(found)]
         deleted = 0
         for spi in spis:
             sa = self.sas.get(spi)
@@ -453,7 +454,7 @@ class Engine:
 
     def first_contact(self, sa) -> bool:
         """§2.4: INITIAL_CONTACT when we hold no other established IKE SA with this peer."""
-        return not self.by_peer_ip.get(sa.remote_addr[0])
+        return sa.remote_addr[0] not in self.by_peer_ip
 
     def established(self, sa: IkeSA, now: float) -> None:
         sa.state = State.ESTABLISHED
@@ -462,7 +463,7 @@ class Engine:
         sa.auth_ctx = None  # and what a multi-step IKE_AUTH kept (EAP state, the MSK)
         self._half_open_done(sa)
         if sa.peer_initial_contact:
-            self._initial_contact(sa, (sa.remote_id.id_type, sa.remote_id.data), now)
+            self._initial_contact(sa, sa.remote_id, now)
         self.index_established(sa)
         lifecycle.on_established(sa, now)
         self.stats["handshakes_completed"] += 1
@@ -486,21 +487,21 @@ class Engine:
         sa.offered_sa = None
 
     def index_established(self, sa) -> None:
-        self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
+        _index_add(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
         if sa.remote_id is not None:
-            self.by_identity.setdefault((sa.remote_id.id_type, sa.remote_id.data), set()).add(sa.our_spi)
+            _index_add(self.by_identity, sa.remote_id, sa.our_spi)
 
     def unindex(self, sa) -> None:
-        _discard(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
+        _index_discard(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
         if sa.remote_id is not None:
-            _discard(self.by_identity, (sa.remote_id.id_type, sa.remote_id.data), sa.our_spi)
+            _index_discard(self.by_identity, sa.remote_id, sa.our_spi)
 
     def emit(self, event) -> None:
         self._events.append(event)
 
     def _initial_contact(self, sa, key, now):
         """§2.4: the peer lost its state: the older IKE SAs of this identity are stale."""
-        for spi in list(self.by_identity.get(key, ())):
+        for spi in spis_of(self.by_identity.get(key)):
             other = self.sas.get(spi)
             if other is not None and other is not sa and other.policy is sa.policy:
                 self.destroy(other, "replaced after INITIAL_CONTACT", now)
@@ -556,8 +557,8 @@ class Engine:
     def peer_moved(self, sa, old_addr, now) -> None:
         log.info("%r: peer moved from %s to %s", sa, old_addr, sa.remote_addr)
         if old_addr[0] != sa.remote_addr[0] and sa.state == State.ESTABLISHED:
-            _discard(self.by_peer_ip, old_addr[0], sa.our_spi)
-            self.by_peer_ip.setdefault(sa.remote_addr[0], set()).add(sa.our_spi)
+            _index_discard(self.by_peer_ip, old_addr[0], sa.our_spi)
+            _index_add(self.by_peer_ip, sa.remote_addr[0], sa.our_spi)
         encap = events.Encapsulation(sa.local_addr[1], sa.remote_addr[1]) if sa.natted else None
         for child in sa.children.values():
             self._events.append(events.ChildSAUpdate(
@@ -621,12 +622,43 @@ def _single_host(network, what) -> str:
     return str(network.network_address)
 
 
-def _discard(index: dict, key, spi) -> None:
-    spis = index.get(key)
-    if spis is not None:
-        spis.discard(spi)
-        if not spis:
+# by_identity and by_peer_ip map a key to our SPI (bytes) while one SA has it, and to a
+# set of SPIs only from the second on: most peers hold one IKE SA, and an empty set costs
+# 216 octets.
+
+def _index_add(index: dict, key, spi: bytes) -> None:
+    found = index.get(key)
+    if found is None:
+        index[key] = spi
+    elif type(found) is bytes:
+        if found != spi:
+            index[key] = {found, spi}
+    else:
+        found.add(spi)
+
+
+def _index_discard(index: dict, key, spi: bytes) -> None:
+    found = index.get(key)
+    if found is None:
+        return
+    if type(found) is bytes:
+        if found == spi:
             del index[key]
+        return
+    found.discard(spi)
+    if len(found) == 1:
+        index[key] = next(iter(found))
+    elif not found:
+        del index[key]
+
+
+def spis_of(found) -> tuple:
+    """The SPIs of one by_identity / by_peer_ip value (None: none)."""
+    if found is None:
+        return ()
+    if type(found) is bytes:
+        return (found,)
+    return tuple(found)
 
 
 def _marker(local_addr, ike_port) -> bytes:

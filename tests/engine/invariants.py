@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from pyiked.core.engine import spis_of
 from pyiked.core.events import ChildSAInstall, ChildSARemove, IkeSADown, IkeSARekeyed, IkeSAUp
 from pyiked.core.ike_sa import State
 
@@ -68,7 +69,8 @@ def assert_consistent(net, ike_sas=1, children=None):
         # the engine's indexes hold exactly the live SAs
         assert {spi for spi, (sa, c) in engine.children_by_spi.items()} == {c.spi_in for c in live_children.values()}
         assert all(engine.children_by_spi[c.spi_in][0] in sas for c in live_children.values())
-        assert set().union(*engine.by_peer_ip.values()) == {sa.our_spi for sa in sas}
+        assert {spi for found in engine.by_peer_ip.values() for spi in spis_of(found)} == {sa.our_spi for sa in sas}
+        assert {spi for found in engine.by_identity.values() for spi in spis_of(found)} == {sa.our_spi for sa in sas}
         assert not engine.half_open and engine.guard.half_open == 0 and not engine.guard.by_ip
         assert engine.stats["timer_not_advanced"] == 0
         assert engine.stats["internal_errors"] == 0

@@ -66,3 +66,56 @@ def test_liveness_check_is_answered():
     net.run(until=net.now + 10)
     assert sa.send_id == before + 1 and sa.pending is None and sa.state == State.ESTABLISHED
     assert net.engines[A_IP].stats["retransmissions"] == 0
+
+
+def _three_sas_of_one_identity():
+    net, pa, pb = pair()
+    a, b = net.engines[A_IP], net.engines[B_IP]
+    a.first_contact = lambda sa: False  # concurrent sessions, not a restart
+    for _ in range(3):
+        a.initiate(pa, net.now)
+        net.run(until=net.now + 10)
+    assert len(b.ike_sas()) == 3
+    (found,) = b.by_identity.values()  # one identity: the set form
+    assert isinstance(found, set) and len(found) == 3
+    return net, pa, a, b
+
+
+def test_initial_contact_replaces_every_stale_sa_of_the_identity():
+    net, pa, a, b = _three_sas_of_one_identity()
+    old = b.ike_sas()
+    for sa in a.ike_sas():
+        a.destroy(sa, "reboot", net.now)
+    del a.first_contact
+    a.initiate(pa, net.now)
+    net.run(until=net.now + 10)
+    (new,) = b.ike_sas()
+    assert all(sa.state == State.CLOSED for sa in old) and new not in old
+    assert b.by_identity == {new.remote_id: new.our_spi}  # back to the single SPI form
+    assert b.by_peer_ip == {A_IP: new.our_spi}
+
+
+def test_delete_by_identity_with_several_sas():
+    net, pa, a, b = _three_sas_of_one_identity()
+    assert b.delete_by_identity(parse_identity("a.pk.test"), net.now) == 3
+    net.run(until=net.now + 10)
+    assert not b.ike_sas() and not b.by_identity and not b.by_peer_ip
+
+
+def test_identity_index_single_and_set_forms():
+    from pyiked.core.engine import _index_add, _index_discard, spis_of
+
+    index = {}
+    _index_add(index, "k", b"1")
+    _index_add(index, "k", b"1")
+    assert index == {"k": b"1"} and spis_of(index["k"]) == (b"1",)
+    _index_add(index, "k", b"2")
+    assert index == {"k": {b"1", b"2"}} and sorted(spis_of(index["k"])) == [b"1", b"2"]
+    _index_discard(index, "k", b"3")
+    _index_discard(index, "k", b"1")
+    assert index == {"k": b"2"}
+    _index_discard(index, "k", b"1")
+    assert index == {"k": b"2"}
+    _index_discard(index, "k", b"2")
+    _index_discard(index, "other", b"2")
+    assert index == {} and spis_of(index.get("k")) == ()
