@@ -295,10 +295,11 @@ def _within(narrowed, proposed) -> bool:
 def _make_child(ike_sa, policy, suite, spi_in, spi_out, transport, ts_local, ts_remote, initiator,
                 now, rekey_of):
     engine = ike_sa.engine
+    ts_local, ts_remote = tuple(ts_local), tuple(ts_remote)  # the child keeps these same tuples
     if rekey_of is not None:
         reqid = rekey_of.reqid
     else:
-        reqid = engine.reqid_for(policy.name, tuple(ts_local), tuple(ts_remote))
+        reqid = engine.reqid_for(policy.name, ts_local, ts_remote)
     lifetime = engine.child_lifetime(policy)
     return ChildSA(engine.next_child_id(), reqid, policy.protocol, spi_in, spi_out, transport,
                    suite, ts_local, ts_remote, initiator, now, lifetime, policy.name)

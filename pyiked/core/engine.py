@@ -36,6 +36,7 @@ from .identity import identity_matches
 from .ike_sa import HALF_OPEN, IkeSA, State
 from .child_sa import ChildState
 from .pool import Pools
+from .reqids import Reqids
 
 log = logging.getLogger("pyiked.engine")
 
@@ -78,7 +79,7 @@ class Engine:
         self._timers: list = []
         self._seq = itertools.count()
         self._child_ids = itertools.count(1)
-        self._reqids: dict[tuple, int] = {}
+        self.reqids = Reqids()  # flows' reqids, counted by the CHILD SAs carrying them
         self._handlers = {
             ExchangeType.IKE_AUTH: ike_auth.respond,
             ExchangeType.INFORMATIONAL: informational.respond,
@@ -420,11 +421,8 @@ class Engine:
     def next_child_id(self) -> int:
         return next(self._child_ids)
 
-    def reqid_for(self, policy_name, ts_local, ts_remote) -> int:
-        key = (policy_name, ts_local, ts_remote)
-        if key not in self._reqids:
-            self._reqids[key] = len(self._reqids) + 1
-        return self._reqids[key]
+    def reqid_for(self, policy_name, ts_local: tuple, ts_remote: tuple) -> int:
+        return self.reqids.lookup(policy_name, ts_local, ts_remote)
 
     def child_lifetime(self, policy):
         jitter = int.from_bytes(self.random(2), "big") / 65535
@@ -509,6 +507,7 @@ class Engine:
     def add_child(self, sa, child, event) -> None:
         sa.children[child.child_id] = child
         self.children_by_spi[child.spi_in] = (sa, child)
+        self.reqids.hold(child.reqid)
         self.stats["child_sas_created"] += 1
         self._events.append(event)
         if log.isEnabledFor(logging.INFO):  # the selectors' text costs more than the rest
@@ -542,8 +541,10 @@ class Engine:
         if sa.children.pop(child.child_id, None) is None:
             return
         self.children_by_spi.pop(child.spi_in, None)
-        # a rekeyed flow keeps its policies while a sibling (same reqid) carries it
-        remove_policies = remove_policies and not any(c.reqid == child.reqid for c in sa.children.values())
+        # the flow keeps its policies while another CHILD SA (its rekey, or one of another
+        # IKE SA with the same selectors) carries it
+        last = self.reqids.release(child.reqid)
+        remove_policies = remove_policies and last
         self.stats["child_sas_removed"] += 1
         self._events.append(child_sa.remove_event(sa, child, remove_policies, reason))
         log.info("%r: CHILD SA #%d removed: %s", sa, child.child_id, reason)
