@@ -36,6 +36,7 @@ from .identity import identity_matches
 from .ike_sa import HALF_OPEN, IkeSA, State
 from .child_sa import ChildState
 from .pool import Pools
+from .randomness import RandomPool
 from .reqids import Reqids
 
 log = logging.getLogger("pyiked.engine")
@@ -51,7 +52,9 @@ class Engine:
                  natt_port=NAT_T_PORT, force_udp_encap=False, natt="auto",
                  backend_supports_transport=True, strict=False, certs=None):
         self.store = store
-        self.random = random
+        # OS randomness comes through a pool (one getrandom per ~50 handshakes instead of
+        # seven per handshake); an injected source (tests) is used as given
+        self.random = RandomPool() if random is os.urandom else random
         self.spi_allocator = spi_allocator
         self.ike_port = ike_port
         self.natt_port = natt_port

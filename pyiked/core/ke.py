@@ -23,8 +23,8 @@ infinity (RFC 6989 §2.3, which x | y cannot even encode); X25519/X448 all-zero 
 secret (RFC 8031 §2, RFC 7748 §6); ML-KEM encapsulation key type and modulus checks and
 ciphertext type check (FIPS 203 §7.2, §7.3).
 
-Randomness: the default (random=os.urandom) lets OpenSSL generate keys from its
-OS-seeded DRBG. An injected `random` makes the private key a function of its bytes, for
+Randomness: the default (random=os.urandom, or the engine's RandomPool of it) lets
+OpenSSL generate keys from its OS-seeded DRBG. An injected `random` makes the private key a function of its bytes, for
 deterministic tests; ML-KEM encapsulation always uses the library's own randomness (the
 API takes no message input). The private key never appears in a repr.
 """
@@ -40,6 +40,7 @@ from . import modp
 from .crypto import ke_info
 from .errors import InvalidSyntax
 from .iana import KeId
+from .randomness import from_os
 
 __all__ = ["KeyExchange"]
 
@@ -77,7 +78,7 @@ class _Modp:
         self.p = modp.PRIMES[group]
         self.size = (self.p.bit_length() + 7) // 8
         numbers, params = _dh_params(group)
-        if random is os.urandom:
+        if from_os(random):
             # OpenSSL knows the RFC 3526 groups and picks a short private exponent.
             self.key = params.generate_private_key()
             self.y = self.key.public_key().public_numbers().y
@@ -108,7 +109,7 @@ class _Ecp:
     def __init__(self, group, random):
         self.curve = _ECP_CURVES[group]()
         self.size = (self.curve.key_size + 7) // 8
-        if random is os.urandom:
+        if from_os(random):
             self.key = ec.generate_private_key(self.curve)
         else:
             self.key = self._derive(random)
@@ -144,7 +145,7 @@ class _Xdh:
             self.private_cls, self.public_cls, self.size = x25519.X25519PrivateKey, x25519.X25519PublicKey, 32
         else:
             self.private_cls, self.public_cls, self.size = x448.X448PrivateKey, x448.X448PublicKey, 56
-        if random is os.urandom:
+        if from_os(random):
             self.key = self.private_cls.generate()
         else:  # RFC 7748 §5: any 32/56 octets are a private key (clamped on use)
             self.key = self.private_cls.from_private_bytes(random(self.size))
@@ -175,7 +176,7 @@ class _MlKem:
         if self.ciphertext is not None:  # responder: the KEM ciphertext
             return self.ciphertext
         if self.key is None:  # initiator: the encapsulation key
-            if self.random is os.urandom:
+            if from_os(self.random):
                 self.key = self.private_cls.generate()
             else:  # FIPS 203 §7.1: the 64-octet seed d | z determines the key pair
                 self.key = self.private_cls.from_seed_bytes(self.random(64))
