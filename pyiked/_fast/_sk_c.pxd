@@ -22,8 +22,8 @@ cdef class SKCipher:
     cdef bytes _k2
     cdef bytes _k3
     cdef object _cmac_base
-    cdef object _iv_counter
-    cdef object _iv_mask
+    cdef unsigned long long _iv_counter
+    cdef unsigned long long _iv_mask
 
     cdef object _aead(self)
 

@@ -103,6 +103,13 @@ class SKCipher:
     ValueError for inconsistent construction arguments (a programming error, not input).
     """
 
+    # every IKE SA holds two: no per-instance dict in the pure twin (the compiled one has
+    # the same fields as C members, _sk_c.pxd)
+    __slots__ = ("aead", "iv_len", "block_size", "icv_len", "overhead", "fragment_overhead",
+                 "_kind", "_integ_kind", "_random", "_key", "_salt", "_aead_new", "_aead_icv",
+                 "_algo", "_integ_key", "_hash_name", "_k1", "_k2", "_k3", "_cmac_base",
+                 "_iv_counter", "_iv_mask")
+
     def __init__(self, encr_id, encr_key_bits, integ_id, encr_key, integ_key=b"", random=os.urandom):
         spec = _CIPHERS.get(encr_id)
         if spec is None:
@@ -168,8 +175,7 @@ class SKCipher:
         self.fragment_overhead = self.overhead + 4
         self._iv_counter = 0
         self._iv_mask = int.from_bytes(random(8), "big") if kind != _KIND_CBC else 0
-        if self.aead:
-            self._aead()  # a key the library refuses is refused here, as before
+        # no trial AEAD object here: the lengths checked above are all the library checks
 
     def _aead(self):
         if self._aead_icv:

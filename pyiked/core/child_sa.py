@@ -59,7 +59,7 @@ class ChildSA:
     __slots__ = (
         "child_id", "reqid", "protocol", "spi_in", "spi_out", "transport", "suite",
         "ts_local", "ts_remote", "state", "created", "initiator", "rekey_at", "expire_at",
-        "policy_name", "keys_in", "keys_out", "lifetime", "rekey", "__weakref__",
+        "policy_name", "lifetime", "rekey",
     )
 
     def __init__(self, child_id, reqid, protocol, spi_in, spi_out, transport, suite,
@@ -80,8 +80,6 @@ class ChildSA:
         self.rekey_at = now + lifetime.soft_seconds if lifetime.soft_seconds else None
         self.expire_at = now + lifetime.hard_seconds if lifetime.hard_seconds else None
         self.policy_name = policy_name
-        self.keys_in = None
-        self.keys_out = None
         self.rekey = None  # rekey.ChildRekey while we rekey it (CREATE_CHILD_SA in flight)
 
     def deadlines(self):
@@ -120,8 +118,9 @@ def ts_from_wire(selectors) -> list[TS]:
         start, end = s.start_addr, s.end_addr
         if len(start) != len(end) or len(start) != (4 if version == 4 else 16):
             raise InvalidSyntax("traffic selector address of the wrong length")
-        out.append(TS(version, _from_bytes(start, "big"), _from_bytes(end, "big"), s.ip_protocol,
-                      s.start_port, s.end_port))
+        first = _from_bytes(start, "big")
+        last = first if start == end else _from_bytes(end, "big")  # a host: one int object
+        out.append(TS(version, first, last, s.ip_protocol, s.start_port, s.end_port))
     return out
 
 
@@ -301,8 +300,10 @@ def _make_child(ike_sa, policy, suite, spi_in, spi_out, transport, ts_local, ts_
     else:
         reqid = engine.reqid_for(policy.name, ts_local, ts_remote)
     lifetime = engine.child_lifetime(policy)
+    # the peer's SPI is spi_out: the CHILD SA keeps the suite's algorithms, shared
     return ChildSA(engine.next_child_id(), reqid, policy.protocol, spi_in, spi_out, transport,
-                   suite, ts_local, ts_remote, initiator, now, lifetime, policy.name)
+                   proposals.algorithms_only(suite), ts_local, ts_remote, initiator, now, lifetime,
+                   policy.name)
 
 
 def derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, rekey_of):
@@ -369,12 +370,19 @@ def lifetime_for(policy, jitter: float) -> Lifetime:
     hard = policy.lifetime_seconds
     hard_bytes = policy.lifetime_bytes
     factor = 0.85 + 0.10 * jitter
-    return Lifetime(
-        soft_seconds=int(hard * factor) if hard else 0,
-        hard_seconds=hard,
-        soft_bytes=int(hard_bytes * factor) if hard_bytes else 0,
-        hard_bytes=hard_bytes,
-    )
+    key = (int(hard * factor) if hard else 0, hard, int(hard_bytes * factor) if hard_bytes else 0, hard_bytes)
+    # equal lifetimes are one shared object (immutable): 256 values per policy at most
+    # (the jitter's resolution, Engine.child_lifetime), bounded anyway
+    lifetime = _LIFETIMES.get(key)
+    if lifetime is None:
+        if len(_LIFETIMES) >= 4096:
+            _LIFETIMES.clear()
+        lifetime = _LIFETIMES[key] = Lifetime(soft_seconds=key[0], hard_seconds=hard,
+                                              soft_bytes=key[2], hard_bytes=hard_bytes)
+    return lifetime
+
+
+_LIFETIMES: dict[tuple, Lifetime] = {}
 
 
 __all__ = [

@@ -159,8 +159,8 @@ def lease(sa, policy, value, now):
     )
     if address is None:
         return None
-    sa.leases.append((pool, address))
-    sa.virtual_ips.append(address)
+    sa.leases = [*sa.leases, (pool, address)]
+    sa.virtual_ips = [*sa.virtual_ips, address]
     engine.address_leased(sa, address, False)
     log.info("%r: leased %s to %s", sa, address, _identity_text(sa))
     return address
@@ -178,11 +178,11 @@ def _forget(other, pool, now):
 
 def release(sa, now) -> None:
     """Give back every address of this IKE SA (it is going away)."""
-    leases, sa.leases = sa.leases, []
+    leases, sa.leases = sa.leases, ()
     for pool, address in leases:
         if pool.release(sa.our_spi, address):
             sa.engine.address_leased(sa, address, True)
-    sa.virtual_ips = []
+    sa.virtual_ips = ()
 
 
 def _identity_key(sa):
@@ -237,7 +237,7 @@ def handle_reply(sa, reply) -> None:
             continue
         values.setdefault(attr, []).append(value)
         if attr in _ADDRESS_ATTRS:
-            sa.virtual_ips.append(value)
+            sa.virtual_ips = [*sa.virtual_ips, value]
     sa.cp_reply = values
     if sa.virtual_ips:
         log.info("%r: assigned %s", sa, ", ".join(map(str, sa.virtual_ips)))

@@ -79,8 +79,7 @@ class Engine:
         self.guard = Guard(self, store.settings)  # cookies and half-open limits (§2.6)
         self._out: list = []
         self._events: deque = deque()
-        self._timers: list = []
-        self._seq = itertools.count()
+        self._timers: list = []  # heap of (deadline, our SPI); stale entries are skipped
         self._child_ids = itertools.count(1)
         self.reqids = Reqids()  # flows' reqids, counted by the CHILD SAs carrying them
         self._handlers = {
@@ -112,7 +111,7 @@ class Engine:
 
     def handle_timer(self, now: float) -> None:
         while self._timers and self._timers[0][0] <= now:
-            deadline, _, spi = heapq.heappop(self._timers)
+            deadline, spi = heapq.heappop(self._timers)
             sa = self.sas.get(spi)
             if sa is None or sa.timer_at != deadline:
                 continue  # stale entry: the SA is gone or has a different deadline
@@ -402,7 +401,7 @@ class Engine:
             return
         if sa.timer_at is None or deadline < sa.timer_at:
             sa.timer_at = deadline
-            heapq.heappush(self._timers, (deadline, next(self._seq), sa.our_spi))
+            heapq.heappush(self._timers, (deadline, sa.our_spi))  # SPIs differ: no tie
 
     def register(self, sa: IkeSA) -> None:
         self.sas[sa.our_spi] = sa
@@ -428,7 +427,9 @@ class Engine:
         return self.reqids.lookup(policy_name, ts_local, ts_remote)
 
     def child_lifetime(self, policy):
-        jitter = int.from_bytes(self.random(2), "big") / 65535
+        # 256 steps of jitter spread rekeys enough (10,800 s: 4 s apart) and keep the
+        # distinct Lifetime objects few, so CHILD SAs share them (child_sa.lifetime_for)
+        jitter = self.random(1)[0] / 255
         return child_sa.lifetime_for(policy, jitter)
 
     def make_sk_ciphers(self, sa: IkeSA) -> None:
@@ -590,7 +591,7 @@ class Engine:
             cp.release(sa, now)  # the addresses go back to their pools with the IKE SA
         sa.state = State.CLOSED
         sa.pending = None
-        sa.queue.clear()
+        sa.queue = ()
         if self.sas.get(sa.our_spi) is sa:
             del self.sas[sa.our_spi]
         self._half_open_done(sa)

@@ -99,7 +99,7 @@ class IkeSA:
         "send_id", "recv_id", "pending", "queue", "last_response", "created", "established_at",
         "last_received", "last_sent", "timer_at", "peer_sig_hashes", "peer_fragmentation",
         "offered_sa", "cookie", "child_pending", "peer_initial_contact", "delete_reason",
-        "rekey_at", "expire_at", "dpd_at", "retry_ke", "init_key", "life", "__weakref__",
+        "rekey_at", "expire_at", "dpd_at", "retry_ke", "init_key", "life",
         # road warriors: multi-step IKE_AUTH, certificates, EAP, CP leases, fragments
         "auth_ctx", "peer_certreq", "eap_identity", "leases", "virtual_ips", "cp_reply", "frag_in",
     )
@@ -131,7 +131,9 @@ class IkeSA:
         self.send_id = 0  # next message ID for our requests
         self.recv_id = 0  # next message ID we expect in the peer's requests
         self.pending: Request | None = None
-        self.queue: list[Queued] = []  # short; a deque would take 600 octets per SA
+        # requests waiting for the window; () until there is one (most SAs never queue:
+        # an empty list would cost 56 octets per SA, a deque 600)
+        self.queue: list[Queued] | tuple = ()
         self.last_response: tuple[int, list] | None = None
         self.created = now
         self.established_at = None
@@ -154,8 +156,8 @@ class IkeSA:
         self.auth_ctx = None  # IKE_AUTH in progress (pyiked.core.auth.AuthContext)
         self.peer_certreq = None  # CA hashes of the peer's CERTREQ in IKE_SA_INIT
         self.eap_identity = None  # the user EAP authenticated
-        self.leases = []  # [(pool, address)] given to the peer (CP)
-        self.virtual_ips = []  # addresses leased to the peer, or assigned to us
+        self.leases = ()  # [(pool, address)] given to the peer (CP); () while none
+        self.virtual_ips = ()  # addresses leased to the peer, or assigned to us; () while none
         self.cp_reply = None  # initiator: the responder's CFG_REPLY values
         self.frag_in = None  # RFC 7383 reassembly (pyiked.core.fragments.Reassembler)
 
@@ -182,7 +184,7 @@ class IkeSA:
         flags = HeaderFlag.INITIATOR if self.initiator else 0
         return flags | (HeaderFlag.RESPONSE if response else 0)
 
-    def protect(self, exchange: int, msg_id: int, response: bool, payloads: list) -> list[bytes]:
+    def protect(self, exchange: int, msg_id: int, response: bool, payloads: list) -> tuple[bytes, ...]:
         """Encrypt payloads into one SK message (§3.14), or SKF fragments when it would not
         fit and both ends support them (RFC 7383); returns the datagrams to send."""
         first = payloads[0].payload_type if payloads else PayloadType.NONE
@@ -190,11 +192,11 @@ class IkeSA:
         if fragments.enabled(self):
             pieces = fragments.seal(self, exchange, msg_id, self._flags(response), first, plaintext)
             if pieces is not None:
-                return [self.frame(p) for p in pieces]
+                return tuple([self.frame(p) for p in pieces])
         header_msg = wire.Message(self.spi_i, self.spi_r, exchange, self._flags(response), msg_id,
                                   [wire.SK(first, b"")])
         header = wire.encode_header(header_msg, 0)
-        return [self.frame(self.sk_out.seal(header, first, plaintext))]
+        return (self.frame(self.sk_out.seal(header, first, plaintext)),)
 
     def frame(self, message: bytes) -> bytes:
         """RFC 3948 §2.2: IKE on the NAT-T port carries the non-ESP marker."""
@@ -210,13 +212,19 @@ class IkeSA:
     def send_request(self, exchange: int, build: Callable, on_response: Callable, now: float,
                      on_timeout: Callable | None = None) -> None:
         """Queue a request; it goes out when no other request of ours is outstanding."""
-        self.queue.append(Queued(exchange, build, on_response, on_timeout))
+        item = Queued(exchange, build, on_response, on_timeout)
+        if self.queue:
+            self.queue.append(item)
+        else:
+            self.queue = [item]
         self.pump(now)
 
     def pump(self, now: float) -> None:
         """Send the next queued request if the window (1) is free."""
         while self.pending is None and self.queue and self.state != State.CLOSED:
             item = self.queue.pop(0)
+            if not self.queue:
+                self.queue = ()
             payloads = item.build()
             if payloads is None:  # the request became moot while queued
                 continue

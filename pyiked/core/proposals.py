@@ -248,6 +248,24 @@ def select(offered_sa, specs, protocol: int, *, allow_legacy=False, ke_hint=None
 _SELECTED: dict[tuple, tuple] = {}
 
 
+def algorithms_only(suite: Suite) -> Suite:
+    """The suite without the peer's SPI, one shared object per algorithm set (a CHILD SA
+    keeps its SPIs apart and would otherwise hold a Suite of its own)."""
+    if not suite.spi:
+        return suite
+    key = (suite.protocol, suite.encr_id, suite.encr_key_bits, suite.prf_id, suite.integ_id,
+           suite.ke_id, suite.esn, suite.proposal_num)
+    shared = _ALGORITHMS.get(key)
+    if shared is None:
+        if len(_ALGORITHMS) >= 1024:  # proposal numbers come from the peer: bounded
+            _ALGORITHMS.clear()
+        shared = _ALGORITHMS[key] = replace(suite, spi=b"")
+    return shared
+
+
+_ALGORITHMS: dict[tuple, Suite] = {}
+
+
 def _offer_signature(proposals) -> tuple:
     return tuple((p.num, p.protocol_id, tuple((t.type, t.id, t.key_length, t.attributes) for t in p.transforms))
                  for p in proposals)

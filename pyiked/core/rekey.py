@@ -271,7 +271,7 @@ def successor(old, initiator, spi_i, spi_r, suite, nonce_i, nonce_r, shared, now
     for name in ("nat_local", "nat_remote", "local_id", "remote_id", "peer_sig_hashes",
                  "peer_fragmentation", "peer_certreq", "eap_identity", "cp_reply"):
         setattr(new, name, getattr(old, name))
-    new.virtual_ips = list(old.virtual_ips)  # §2.19 addresses: `dynamic` selectors go on
+    new.virtual_ips = list(old.virtual_ips) if old.virtual_ips else ()  # §2.19: `dynamic` goes on
     new.suite = suite
     # §2.18: SKEYSEED from the OLD IKE SA's PRF and SK_d, then the new suite's keys; a
     # rekeyed IKE SA signs no AUTH, so it keeps only SK_d and its SK ciphers
@@ -379,11 +379,12 @@ def switch(old, new, now, delete_old: bool) -> None:
 def _move_leases(old, new) -> None:
     """The peer keeps its configuration payload addresses (§2.19) across the rekey: the
     leases belong to the new IKE SA, so the old one's end does not free them."""
-    for pool, address in old.leases:
-        if pool.move(address, old.our_spi, new.our_spi):
-            new.leases.append((pool, address))
-    old.leases = []
-    old.virtual_ips = []
+    moved = [(pool, address) for pool, address in old.leases
+             if pool.move(address, old.our_spi, new.our_spi)]
+    if moved:
+        new.leases = [*new.leases, *moved]
+    old.leases = ()
+    old.virtual_ips = ()
 
 
 def supersede(sa, now) -> None:
@@ -403,7 +404,7 @@ def retire(sa, now) -> None:
         return
     sa.state = State.REKEYED
     sa.rekey_at = sa.dpd_at = sa.expire_at = None
-    sa.queue.clear()
+    sa.queue = ()
 
     sa.send_request(ExchangeType.INFORMATIONAL, lambda: [wire.Delete(ProtocolId.IKE, [])],
                     lambda payloads, t: engine.destroy(sa, "rekeyed", t), now,

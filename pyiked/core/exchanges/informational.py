@@ -98,7 +98,7 @@ def delete_ike(sa, now, reason=""):
         return
     sa.state = State.DELETING
     sa.delete_reason = reason or "deleted"
-    sa.queue.clear()  # §1.4.1: nothing else is worth sending on a dying SA
+    sa.queue = ()  # §1.4.1: nothing else is worth sending on a dying SA
     sa.send_request(ExchangeType.INFORMATIONAL,
                     lambda: [wire.Delete(ProtocolId.IKE, [])],
                     lambda payloads, t: engine.destroy(sa, sa.delete_reason, t),
