@@ -231,30 +231,18 @@ class PolicyStore:
         local_key, remote_key = _addr_key(local_ip), _addr_key(remote_ip)
         ts_local = list(ts_local) if ts_local is not None else None
         ts_remote = list(ts_remote) if ts_remote is not None else None
-
-        def fits(policy: Policy) -> bool:
-            if peer_id is not None and policy.dstid is not None:
-                if not identity_matches(policy.dstid, peer_id):
-                    return False
-            if local_id is not None and policy.srcid is not None:
-                if not identity_matches(policy.srcid, local_id):
-                    return False
-            if transport and not policy.transport:
-                return False
-            if ts_local is not None or ts_remote is not None:
-                mine_local, mine_remote = flow_selectors(policy)
-                if ts_local is not None and not narrow(ts_local, mine_local):
-                    return False
-                if ts_remote is not None and not narrow(ts_remote, mine_remote):
-                    return False
-            return accept is None or accept(policy)
-
-        found = self._evaluate(
-            remote_key, lambda e: e.address_match(local_key, remote_key) and fits(e.policy)
-        )
-        if found:
-            return found[0]
-        if self.default is not None and fits(self.default):
+        checks = (peer_id, local_id, ts_local, ts_remote, transport, accept)
+        # _evaluate's rule (last match wins, a matching quick one ends it) without lists:
+        # only the winner is wanted
+        best = None
+        for entry in self._in_order(remote_key):
+            if entry.address_match(local_key, remote_key) and _fits(entry.policy, *checks):
+                best = entry.policy
+                if best.quick:
+                    break
+        if best is not None:
+            return best
+        if self.default is not None and _fits(self.default, *checks):
             return self.default
         return None
 
@@ -269,6 +257,34 @@ class PolicyStore:
 
     def flow_selectors(self, policy: Policy, dynamic=None) -> tuple[list[TS], list[TS]]:
         return flow_selectors(policy, dynamic)
+
+
+def _fits(policy: Policy, peer_id, local_id, ts_local, ts_remote, transport, accept) -> bool:
+    """Whether an authenticating peer may fall under `policy` (see PolicyStore.select)."""
+    if peer_id is not None and policy.dstid is not None:
+        if not identity_matches(policy.dstid, peer_id):
+            return False
+    if local_id is not None and policy.srcid is not None:
+        if not identity_matches(policy.srcid, local_id):
+            return False
+    if transport and not policy.transport:
+        return False
+    if ts_local is not None or ts_remote is not None:
+        mine_local, mine_remote = own_selectors(policy)
+        if ts_local is not None and not _overlap(ts_local, mine_local):
+            return False
+        if ts_remote is not None and not _overlap(ts_remote, mine_remote):
+            return False
+    return accept is None or accept(policy)
+
+
+def _overlap(proposed, allowed) -> bool:
+    """narrow(proposed, allowed) is not empty (RFC 7296 §2.9), without building it."""
+    for p in proposed:
+        for a in allowed:
+            if p.intersect(a) is not None:
+                return True
+    return False
 
 
 # -- traffic selectors -----------------------------------------------------------------
@@ -310,14 +326,22 @@ def flow_selectors(policy: Policy, dynamic=None) -> tuple[list[TS], list[TS]]:
     configuration payload; it replaces `dynamic` in the flows. Duplicates are dropped,
     order is kept.
     """
-    if dynamic is None:  # asked at every IKE_AUTH, often twice: policies are immutable
-        hit = _SELECTORS.get(id(policy))
-        if hit is None or hit[0] is not policy:
-            if len(_SELECTORS) >= 4096:
-                _SELECTORS.clear()
-            hit = _SELECTORS[id(policy)] = (policy, *_flow_selectors(policy, None))
-        return list(hit[1]), list(hit[2])
+    if dynamic is None:
+        local, remote = own_selectors(policy)
+        return list(local), list(remote)
     return _flow_selectors(policy, dynamic)
+
+
+def own_selectors(policy: Policy) -> tuple[tuple, tuple]:
+    """flow_selectors(policy) as shared tuples, for readers: asked at every IKE_AUTH, often
+    twice, and policies are immutable."""
+    hit = _SELECTORS.get(id(policy))
+    if hit is None or hit[0] is not policy:
+        if len(_SELECTORS) >= 4096:
+            _SELECTORS.clear()
+        local, remote = _flow_selectors(policy, None)
+        hit = _SELECTORS[id(policy)] = (policy, tuple(local), tuple(remote))
+    return hit[1], hit[2]
 
 
 def _flow_selectors(policy: Policy, dynamic) -> tuple[list[TS], list[TS]]:

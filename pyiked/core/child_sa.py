@@ -36,7 +36,7 @@ from .iana import NotifyType, ProtocolId, TransformType, TSType
 from .ke import KeyExchange
 from .ts import TS, narrow
 
-from pyiked.config.store import flow_selectors
+from pyiked.config.store import flow_selectors, own_selectors
 
 log = logging.getLogger("pyiked.engine")
 
@@ -100,7 +100,9 @@ def policy_selectors(policy, local_ip=None, remote_ip=None,
     """
     if not policy.flows and local_ip and remote_ip:
         return [TS.host(local_ip)], [TS.host(remote_ip)]
-    return flow_selectors(policy, list(dynamic) if dynamic else None)
+    if dynamic:
+        return flow_selectors(policy, list(dynamic))
+    return own_selectors(policy)  # shared tuples: callers only read them
 
 
 # -- wire <-> TS --------------------------------------------------------------------------
@@ -163,14 +165,11 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
     if transport and not engine.backend_supports_transport:
         raise NoProposalChosen("the data plane cannot carry transport mode")
     pfs = ke is not _NO_KE
-    specs = policy.child_proposals_or_default
-    if not pfs:
-        # §1.2: the CHILD SA of IKE_AUTH has no KE of its own: a PFS policy still matches
-        # a peer that (rightly) offers no KE method there, and offered ones are ignored
-        specs = [_without_ke(s) for s in specs]
-        sa_payload = _strip_ke(sa_payload)
-    suite = proposals.select(sa_payload, specs, policy.protocol,
-                             allow_legacy=True, ke_hint=ke.group if pfs and ke is not None else None)
+    # §1.2: the CHILD SA of IKE_AUTH has no KE of its own: a PFS policy still matches a
+    # peer that (rightly) offers no KE method there, and offered ones are ignored
+    suite, peer_spi = proposals.choose(sa_payload, policy.child_proposals_or_default, policy.protocol,
+                                       allow_legacy=True, ke_hint=ke.group if pfs and ke is not None else None,
+                                       ignore_ke=not pfs)
     ker = None
     if pfs and suite.ke_id:
         # §1.3: a proposal with another KE method than KEi's is refused, naming ours
@@ -187,9 +186,9 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
     ts_local = narrow(ts_from_wire(tsr), local_allowed)
     if not ts_remote or not ts_local:
         raise TsUnacceptable("proposed traffic selectors are outside the policy")
-    if len(suite.spi) != 4:
+    if len(peer_spi) != 4:
         raise InvalidSyntax("ESP/AH proposal SPI must be 4 octets")
-    spi_out = int.from_bytes(suite.spi, "big")
+    spi_out = int.from_bytes(peer_spi, "big")
     if pfs and suite.ke_id:
         exchange = KeyExchange(suite.ke_id, random=engine.random)
         shared = exchange.respond(ke.data)  # InvalidSyntax on a bad public value
@@ -235,9 +234,7 @@ def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_gr
     if ts_local is None:
         ts_local, ts_remote = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
     spi_in = engine.allocate_spi(policy.protocol, ike_sa)
-    specs = [s for s in policy.child_proposals_or_default if s.protocol == policy.protocol]
-    if pfs_group is None:
-        specs = [_without_ke(s) for s in specs]
+    specs = _offered_specs(policy.child_proposals_or_default, policy.protocol, pfs_group is not None)
     offered = proposals.offer(specs, spi_in.to_bytes(4, "big"), ke_first=pfs_group)
     payloads = [offered, wire.TSi(ts_to_wire(ts_local)), wire.TSr(ts_to_wire(ts_remote))]
     transport = policy.transport if transport is None else transport
@@ -247,14 +244,22 @@ def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_gr
     return Proposal(policy, spi_in, offered, ts_local, ts_remote, transport, rekey_of, ke), payloads
 
 
-def _without_ke(spec):
-    return replace(spec, ke=())
+def _offered_specs(specs, protocol, pfs: bool) -> list:
+    """The specs we offer for a CHILD SA: the policy's protocol, without KE methods unless
+    with PFS (§1.2). Computed once per configured specs (immutable, held by the entry)."""
+    key = (id(specs), protocol, pfs)
+    hit = _OFFERED.get(key)
+    if hit is None or hit[0] is not specs:
+        chosen = [s for s in specs if s.protocol == protocol]
+        if not pfs:
+            chosen = [replace(s, ke=()) for s in chosen]
+        if len(_OFFERED) >= 256:
+            _OFFERED.clear()
+        hit = _OFFERED[key] = (specs, chosen)
+    return hit[1]
 
 
-def _strip_ke(sa_payload):
-    return wire.SA([wire.Proposal(p.num, p.protocol_id, p.spi,
-                                  [t for t in p.transforms if t.type != TransformType.KE])
-                    for p in sa_payload.proposals])
+_OFFERED: dict[tuple, tuple] = {}
 
 
 def complete(ike_sa, proposal: Proposal, sa_payload, tsi, tsr, notifies, now, shared=None,

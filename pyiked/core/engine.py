@@ -439,13 +439,22 @@ class Engine:
         sa.sk_out, sa.sk_in = (i_to_r, r_to_i) if sa.initiator else (r_to_i, i_to_r)
 
     def suite_allowed(self, policy, suite) -> bool:
-        """Whether a policy's IKE proposals accept an already negotiated suite."""
+        """Whether a policy's IKE proposals accept an already negotiated suite (asked at
+        every IKE_AUTH; policies and the shared suites are immutable: remembered)."""
+        key = (id(policy), id(suite))
+        hit = _ALLOWED.get(key)
+        if hit is not None and hit[0] is policy and hit[1] is suite:
+            return hit[2]
         try:
             proposals.select(_as_sa(suite), policy.ike_proposals_or_default, ProtocolId.IKE,
                              allow_legacy=True)
+            allowed = True
         except IkeError:
-            return False
-        return True
+            allowed = False
+        if len(_ALLOWED) >= 4096:
+            _ALLOWED.clear()
+        _ALLOWED[key] = (policy, suite, allowed)  # holds both: their ids stay theirs
+        return allowed
 
     def extra_init_payloads(self, sa) -> list:
         # §3.7: CERTREQ in the IKE_SA_INIT response when the peer is to show a certificate
@@ -668,6 +677,10 @@ def spis_of(found) -> tuple:
 
 def _marker(local_addr, ike_port) -> bytes:
     return b"\0\0\0\0" if local_addr[1] != ike_port else b""
+
+
+# (id(policy), id(suite)) -> (policy, suite, allowed): Engine.suite_allowed
+_ALLOWED: dict[tuple, tuple] = {}
 
 
 @functools.lru_cache(maxsize=256)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, replace
+from operator import attrgetter
 
 from pyiked._fast import wire
 from pyiked.config.model import ProposalSpec
@@ -85,7 +86,23 @@ class Suite:
 
     def sa_payload(self, spi: bytes):
         """RFC 7296 §3.3: the answer carries the accepted proposal number and our SPI."""
-        return wire.SA([wire.Proposal(self.proposal_num, self.protocol, spi, self.transforms())])
+        return wire.SA([wire.Proposal(self.proposal_num, self.protocol, spi, _answer_transforms(self))])
+
+
+def _answer_transforms(suite) -> list:
+    """suite.transforms(), made once per algorithm set (every answer of a kind is the same;
+    the encoder only reads them). Bounded: the sets come from our configuration."""
+    key = (suite.protocol, suite.encr_id, suite.encr_key_bits, suite.prf_id, suite.integ_id, suite.ke_id,
+           suite.esn)
+    found = _TRANSFORMS.get(key)
+    if found is None:
+        if len(_TRANSFORMS) >= 1024:
+            _TRANSFORMS.clear()
+        found = _TRANSFORMS[key] = suite.transforms()
+    return found
+
+
+_TRANSFORMS: dict[tuple, list] = {}
 
 
 @functools.lru_cache(maxsize=256)
@@ -156,9 +173,13 @@ def _pick(ours, offered: list, hint: int | None = None):
     return None
 
 
-def _match(spec: ProposalSpec, prop, protocol: int, allow_legacy: bool, ke_hint, default_esn):
-    """The suite spec and prop have in common, or None."""
+def _match(spec: ProposalSpec, prop, protocol: int, allow_legacy: bool, ke_hint, default_esn,
+           ignore_ke=False):
+    """The suite spec and prop have in common, or None (ignore_ke: as if neither had KE
+    transforms)."""
     types = _by_type(prop)
+    if ignore_ke:
+        types.pop(TransformType.KE, None)
     known = {TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.KE, TransformType.ESN}
     for ttype, ts in types.items():
         # RFC 9370 §2.2: an additional-KE type we don't do is acceptable only with NONE in it
@@ -189,7 +210,8 @@ def _match(spec: ProposalSpec, prop, protocol: int, allow_legacy: bool, ke_hint,
         prf = _pick(usable, types.get(TransformType.PRF, []))
         if prf is None:
             return None
-    ke = _match_ke(spec, types.get(TransformType.KE, []), protocol, allow_legacy, ke_hint)
+    ke = _match_ke(spec, types.get(TransformType.KE, []), protocol, allow_legacy, ke_hint,
+                   () if ignore_ke else spec.ke)
     if ke is None:
         return None
     esn = False
@@ -202,8 +224,8 @@ def _match(spec: ProposalSpec, prop, protocol: int, allow_legacy: bool, ke_hint,
     return Suite(protocol, encr[0], encr[1], prf, integ, ke, esn, prop.num, prop.spi)
 
 
-def _match_ke(spec, offered: list, protocol, allow_legacy, hint):
-    usable = [g for g in spec.ke
+def _match_ke(spec, offered: list, protocol, allow_legacy, hint, ours):
+    usable = [g for g in ours
               if g == KeId.NONE or crypto.supported(TransformType.KE, g, None, allow_legacy, protocol)]
     if protocol == ProtocolId.IKE:
         return _pick(usable, offered, hint)
@@ -216,35 +238,48 @@ def _match_ke(spec, offered: list, protocol, allow_legacy, hint):
 
 
 def select(offered_sa, specs, protocol: int, *, allow_legacy=False, ke_hint=None,
-           default_esn=(EsnId.ESN, EsnId.NO_ESN)) -> Suite:
+           default_esn=(EsnId.ESN, EsnId.NO_ESN), ignore_ke=False) -> Suite:
     """Responder: the first of our specs (in our order) that one of the peer's proposals
-    satisfies. Raises NoProposalChosen (§2.7) when there is none.
+    satisfies, with that proposal's number and SPI. Raises NoProposalChosen (§2.7) when
+    there is none.
 
     ke_hint is the group of the peer's KE payload: when acceptable it is chosen, to save
-    an INVALID_KE_PAYLOAD round trip (§1.2).
+    an INVALID_KE_PAYLOAD round trip (§1.2). ignore_ke: KE transforms play no part, on
+    either side (the CHILD SA of IKE_AUTH, §1.2).
     """
+    suite, spi = choose(offered_sa, specs, protocol, allow_legacy=allow_legacy, ke_hint=ke_hint,
+                        default_esn=default_esn, ignore_ke=ignore_ke)
+    return suite if spi == suite.spi else replace(suite, spi=spi)
+
+
+def choose(offered_sa, specs, protocol: int, *, allow_legacy=False, ke_hint=None,
+           default_esn=(EsnId.ESN, EsnId.NO_ESN), ignore_ke=False) -> tuple[Suite, bytes]:
+    """select() as (the suite without an SPI, shared; the chosen proposal's SPI): what a
+    CHILD SA needs, without a Suite of its own."""
     offered = offered_sa.proposals
+    sizes = SPI_SIZE.get(protocol, ())
     for prop in offered:
-        if prop.protocol_id == protocol and len(prop.spi) not in SPI_SIZE.get(protocol, ()):
+        if prop.protocol_id == protocol and len(prop.spi) not in sizes:
             raise InvalidSyntax(f"proposal {prop.num}: SPI size {len(prop.spi)} for protocol {protocol}")
     # Peers of one kind send the same offer every time: remember the answer per offer
     # (what was offered, not the SPIs) and per configuration.
-    key = (id(specs), protocol, allow_legacy, ke_hint, default_esn, _offer_signature(offered))
+    key = (id(specs), protocol, allow_legacy, ke_hint, default_esn, ignore_ke, _offer_signature(offered))
     hit = _SELECTED.get(key)
     if hit is None or hit[0] is not specs:
         if len(_SELECTED) >= 1024:
             _SELECTED.clear()
-        hit = _SELECTED[key] = (specs, _select(offered, specs, protocol, allow_legacy, ke_hint, default_esn))
+        chosen = _select(offered, specs, protocol, allow_legacy, ke_hint, default_esn, ignore_ke)
+        if chosen is not None:
+            chosen = (chosen[0], algorithms_only(chosen[1]))
+        hit = _SELECTED[key] = (specs, chosen)
     chosen = hit[1]
     if chosen is None:
         raise NoProposalChosen("no acceptable proposal")
-    index, suite = chosen
-    spi = offered[index].spi
-    return suite if spi == suite.spi else replace(suite, spi=spi)
+    return chosen[1], offered[chosen[0]].spi
 
 
-# (id(specs), ..., offer signature) -> (specs, (index of the chosen proposal, Suite) or None);
-# the entry holds specs, so their id cannot be reused while it exists.
+# (id(specs), ..., offer signature) -> (specs, (index of the chosen proposal, Suite without
+# SPI) or None); the entry holds specs, so their id cannot be reused while it exists.
 _SELECTED: dict[tuple, tuple] = {}
 
 
@@ -266,19 +301,23 @@ def algorithms_only(suite: Suite) -> Suite:
 _ALGORITHMS: dict[tuple, Suite] = {}
 
 
+_TRANSFORM_KEY = attrgetter("type", "id", "key_length", "attributes")
+
+
 def _offer_signature(proposals) -> tuple:
-    return tuple((p.num, p.protocol_id, tuple((t.type, t.id, t.key_length, t.attributes) for t in p.transforms))
-                 for p in proposals)
+    """What the cache keys an offer by: every field of every proposal and transform,
+    except the SPIs (map and attrgetter: no Python frame per transform)."""
+    return tuple([(p.num, p.protocol_id, tuple(map(_TRANSFORM_KEY, p.transforms))) for p in proposals])
 
 
-def _select(offered, specs, protocol, allow_legacy, ke_hint, default_esn):
+def _select(offered, specs, protocol, allow_legacy, ke_hint, default_esn, ignore_ke=False):
     for spec in specs:
         if spec.protocol != protocol:
             continue
         for index, prop in enumerate(offered):
             if prop.protocol_id != protocol:
                 continue
-            suite = _match(spec, prop, protocol, allow_legacy, ke_hint, default_esn)
+            suite = _match(spec, prop, protocol, allow_legacy, ke_hint, default_esn, ignore_ke)
             if suite is not None:
                 return index, suite
     return None

@@ -104,3 +104,38 @@ def test_nat_hash_is_sha1_of_spis_address_port(ip):
     spi_i, spi_r = bytes(range(8)), bytes(range(8, 16))
     expected = hashlib.sha1(spi_i + spi_r + ipaddress.ip_address(ip).packed + (4500).to_bytes(2, "big")).digest()
     assert nat.nat_hash(spi_i, spi_r, ip, 4500) == expected
+
+
+def test_child_offers_are_remembered_ignoring_ke(monkeypatch):
+    # IKE_AUTH's CHILD SA ignores KE transforms on both sides (§1.2): an offer with a KE
+    # method and one without choose alike, and the second of each is a cache hit
+    calls = []
+    real = proposals._select
+    monkeypatch.setattr(proposals, "_select", lambda *a: calls.append(a) or real(*a))
+    specs = policy().child_proposals_or_default
+    with_ke = esp_offer(b"\x00\x00\x03\x00")
+    with_ke.proposals[0].transforms.insert(1, wire.Transform(T.KE, KeId.CURVE25519))
+    first, spi1 = proposals.choose(esp_offer(b"\x00\x00\x03\x01"), specs, ProtocolId.ESP, ignore_ke=True)
+    second, spi2 = proposals.choose(esp_offer(b"\x00\x00\x03\x02"), specs, ProtocolId.ESP, ignore_ke=True)
+    third, spi3 = proposals.choose(with_ke, specs, ProtocolId.ESP, ignore_ke=True)
+    assert first is second is third and first.spi == b"" and first.ke_id == 0
+    assert (spi1, spi2, spi3) == (b"\x00\x00\x03\x01", b"\x00\x00\x03\x02", b"\x00\x00\x03\x00")
+    assert len(calls) == 2  # one per distinct offer
+    with pytest.raises(NoProposalChosen):  # without ignore_ke a KE offer needs a PFS spec
+        proposals.choose(with_ke, specs, ProtocolId.ESP)
+
+
+def test_suite_allowed_is_remembered_and_right():
+    from pyiked.core.engine import Engine
+
+    store = PolicyStore(parse_config_text(CONF)[0])
+    engine = Engine(store)
+    p = store.policies[0]
+    offer = wire.SA([wire.Proposal(1, ProtocolId.IKE, b"", [
+        wire.Transform(T.ENCR, EncrId.AES_GCM_16, 256), wire.Transform(T.PRF, PrfId.HMAC_SHA2_256),
+        wire.Transform(T.KE, KeId.CURVE25519)])])
+    suite = proposals.select(offer, p.ike_proposals_or_default, ProtocolId.IKE)
+    assert engine.suite_allowed(p, suite) and engine.suite_allowed(p, suite)
+    other = dataclasses.replace(suite, encr_id=EncrId.AES_CBC, encr_key_bits=128,
+                                integ_id=IntegId.HMAC_SHA2_256_128)
+    assert not engine.suite_allowed(p, other) and not engine.suite_allowed(p, other)
