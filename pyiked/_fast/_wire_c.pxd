@@ -14,7 +14,7 @@ ctypedef unsigned char *wbuf
 cdef int _SA, _KE, _IDI, _IDR, _CERT, _CERTREQ, _AUTH, _NONCE, _N, _D, _V
 cdef int _TSI, _TSR, _SK, _CP, _EAP, _SKF
 cdef Py_ssize_t _HEADER_LEN
-cdef int _FLAG_MASK, _RESPONSE, _CRITICAL
+cdef int _FLAG_MASK, _RESPONSE, _INITIATOR, _CRITICAL
 cdef bytes _ZERO_SPI
 cdef bint _COMPILED
 cdef Py_ssize_t _MAX_PAYLOADS, _MAX_PROPOSALS, _MAX_ATTRIBUTES, _MAX_CP_ATTRIBUTES

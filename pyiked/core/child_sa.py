@@ -146,7 +146,7 @@ def wants_transport(notifies) -> bool:
 
 
 def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, nonces=None,
-            rekey_of=None, ke=_NO_KE):
+            rekey_of=None, ke=_NO_KE, selectors=None):
     """Responder side of a CHILD SA (IKE_AUTH or CREATE_CHILD_SA).
 
     Returns (child, response payloads, install event). Raises NoProposalChosen,
@@ -155,6 +155,7 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
     ke is the request's KE payload (or None) in CREATE_CHILD_SA, where a proposal with a
     KE method means PFS (§1.3.1); IKE_AUTH leaves it out and ignores KE transforms (§1.2).
     With PFS the response payloads include our KEr, right after the SA payload.
+    selectors: (TSi, TSr) already converted with ts_from_wire, when the caller has them.
     """
     engine = ike_sa.engine
     transport = wants_transport(notifies)
@@ -182,8 +183,9 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
     local_allowed, remote_allowed = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0],
                                                      ike_sa.virtual_ips)
     # §2.9: TSi describes the initiator's side (our remote), TSr ours
-    ts_remote = narrow(ts_from_wire(tsi), remote_allowed)
-    ts_local = narrow(ts_from_wire(tsr), local_allowed)
+    ts_i, ts_r = selectors if selectors is not None else (ts_from_wire(tsi), ts_from_wire(tsr))
+    ts_remote = narrow(ts_i, remote_allowed)
+    ts_local = narrow(ts_r, local_allowed)
     if not ts_remote or not ts_local:
         raise TsUnacceptable("proposed traffic selectors are outside the policy")
     if len(peer_spi) != 4:

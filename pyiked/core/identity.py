@@ -116,12 +116,15 @@ def identity_matches(configured: Identity, received: Identity) -> bool:
     return configured.data == received.data
 
 
+_ID_TYPES = {int(t): t for t in IDType}
+
+
 def identity_from_payload(id_type: int, data: bytes) -> Identity:
     """An Identity for a received ID payload, with a printable text for logs."""
-    try:
-        id_type = IDType(id_type)
-    except ValueError:
+    known = _ID_TYPES.get(id_type)  # a dict, not IDType(): the enum call is slow
+    if known is None:
         return Identity(id_type, data, f"type{id_type}/{data.hex()}")
+    id_type = known
     if id_type in (IDType.ID_IPV4_ADDR, IDType.ID_IPV6_ADDR) and len(data) in (4, 16):
         text = str(ipaddress.ip_address(data))
     elif id_type in (IDType.ID_FQDN, IDType.ID_RFC822_ADDR):

@@ -68,6 +68,7 @@ ALLOWED_REQUESTS = {
 }
 
 HALF_OPEN = (State.INIT_SENT, State.INIT_DONE, State.AUTH_SENT, State.EAP)
+_INITIATOR, _RESPONSE = int(HeaderFlag.INITIATOR), int(HeaderFlag.RESPONSE)
 
 
 @dataclass(slots=True)
@@ -181,8 +182,8 @@ class IkeSA:
     # -- sending -------------------------------------------------------------------------
 
     def _flags(self, response: bool) -> int:
-        flags = HeaderFlag.INITIATOR if self.initiator else 0
-        return flags | (HeaderFlag.RESPONSE if response else 0)
+        # plain ints: HeaderFlag's enum operators are slow
+        return (_INITIATOR if self.initiator else 0) | (_RESPONSE if response else 0)
 
     def protect(self, exchange: int, msg_id: int, response: bool, payloads: list) -> tuple[bytes, ...]:
         """Encrypt payloads into one SK message (§3.14), or SKF fragments when it would not
@@ -363,11 +364,17 @@ class IkeSA:
     # -- timers --------------------------------------------------------------------------
 
     def next_deadline(self) -> float | None:
-        times = [t for t in (self.pending.deadline if self.pending else None,
-                             self.half_open_deadline(), self.keepalive_at(), self.dpd_at,
-                             self.rekey_at, self.expire_at) if t is not None]
-        times += [t for child in self.children.values() for t in child.deadlines()]
-        return min(times) if times else None
+        # asked after every message: the earliest of these without building lists
+        best = self.pending.deadline if self.pending is not None else None
+        for t in (self.half_open_deadline(), self.keepalive_at(), self.dpd_at, self.rekey_at,
+                  self.expire_at):
+            if t is not None and (best is None or t < best):
+                best = t
+        for child in self.children.values():
+            for t in (child.rekey_at, child.expire_at):
+                if t is not None and (best is None or t < best):
+                    best = t
+        return best
 
     def half_open_deadline(self) -> float | None:
         if self.state in HALF_OPEN:

@@ -270,3 +270,19 @@ def psk_auth(prf_id: int, psk: bytes, octets: bytes) -> bytes:
     """AUTH for a shared key (RFC 7296 §2.15): prf(prf(Shared Secret, "Key Pad for
     IKEv2"), <SignedOctets>). Also the EAP case with the MSK as the secret (§2.16)."""
     return _prf.prf(prf_id, _prf.prf(prf_id, psk, KEY_PAD), octets)
+
+
+def psk_pad_key(prf_id: int, psk: bytes) -> bytes:
+    """prf(Shared Secret, "Key Pad for IKEv2") of a configured PSK, computed once: every
+    PSK handshake needs it twice (our AUTH and the peer's). Only for PSKs from the
+    configuration (a bounded set), never for per-session secrets such as an EAP MSK."""
+    key = (prf_id, psk)
+    pad = _PAD_KEYS.get(key)
+    if pad is None:
+        if len(_PAD_KEYS) >= 64:
+            _PAD_KEYS.clear()
+        pad = _PAD_KEYS[key] = _prf.prf(prf_id, psk, KEY_PAD)
+    return pad
+
+
+_PAD_KEYS: dict[tuple, bytes] = {}

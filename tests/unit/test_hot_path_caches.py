@@ -139,3 +139,13 @@ def test_suite_allowed_is_remembered_and_right():
     other = dataclasses.replace(suite, encr_id=EncrId.AES_CBC, encr_key_bits=128,
                                 integ_id=IntegId.HMAC_SHA2_256_128)
     assert not engine.suite_allowed(p, other) and not engine.suite_allowed(p, other)
+
+
+def test_psk_pad_key_is_the_key_pad_prf():
+    from pyiked.core import keys
+
+    psk, octets = b"pk-test-psk-0123456789", bytes(range(200))
+    for prf_id in (PrfId.HMAC_SHA2_256, PrfId.HMAC_SHA2_512, PrfId.AES128_XCBC):
+        pad = keys.psk_pad_key(prf_id, psk)
+        assert pad == keys.prf(prf_id, psk, b"Key Pad for IKEv2") and keys.psk_pad_key(prf_id, psk) is pad
+        assert keys.prf(prf_id, pad, octets) == keys.psk_auth(prf_id, psk, octets)

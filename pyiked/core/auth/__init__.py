@@ -139,9 +139,9 @@ def local_auth(sa, policy, id_payload):
     """(CERT payloads, AUTH payload) for our IKE_AUTH; AUTH is None for an EAP client,
     which proves itself later with the MSK (§2.16)."""
     method = policy.auth.method
-    context(sa).id_payload = id_payload
     if method == "psk":
         return [], psk.sign(sa, policy, octets(sa, True, id_payload))
+    context(sa).id_payload = id_payload  # an MSK AUTH (EAP, §2.16) signs it again
     if uses_eap_as_client(sa, policy):
         return [], None
     if method not in SIGNATURE_POLICIES:

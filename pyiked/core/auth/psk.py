@@ -19,10 +19,12 @@ def _secret(policy) -> bytes:
 
 def sign(sa, policy, octets: bytes):
     """AUTH = prf(prf(Shared Secret, "Key Pad for IKEv2"), <octets>)."""
-    return wire.AUTH(AuthMethod.SHARED_KEY_MIC, keys.psk_auth(sa.suite.prf_id, _secret(policy), octets))
+    prf_id = sa.suite.prf_id
+    return wire.AUTH(AuthMethod.SHARED_KEY_MIC, keys.prf(prf_id, keys.psk_pad_key(prf_id, _secret(policy)), octets))
 
 
 def verify(sa, policy, auth_payload, octets: bytes) -> None:
-    expected = keys.psk_auth(sa.suite.prf_id, _secret(policy), octets)
+    prf_id = sa.suite.prf_id
+    expected = keys.prf(prf_id, keys.psk_pad_key(prf_id, _secret(policy)), octets)
     if not hmac.compare_digest(expected, bytes(auth_payload.data)):  # constant time
         raise AuthenticationFailed("PSK AUTH value does not match")

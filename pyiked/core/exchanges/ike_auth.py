@@ -20,6 +20,10 @@ from .. import auth, child_sa, cp, identity
 from ..errors import AuthenticationFailed, IkeError, InvalidSyntax
 from ..iana import NOTIFY_ERROR_MAX, ExchangeType, NotifyType, PayloadType
 from ..ike_sa import Response, State
+from . import index
+
+_SA, _TSI, _TSR, _CP = PayloadType.SA, PayloadType.TSi, PayloadType.TSr, PayloadType.CP
+_IDI, _IDR, _AUTH, _CERTREQ = PayloadType.IDi, PayloadType.IDr, PayloadType.AUTH, PayloadType.CERTREQ
 
 log = logging.getLogger("pyiked.engine")
 
@@ -49,12 +53,19 @@ def respond(sa, payloads, now):
     if sa.state == State.EAP:
         return ike_auth_eap.respond(sa, payloads, now)
     engine = sa.engine
-    idi, auth_p = _find(payloads, PayloadType.IDi), _find(payloads, PayloadType.AUTH)
+    found = index(payloads)
+    first = found[0]
+    idi, auth_p = first.get(_IDI), first.get(_AUTH)
     if idi is None:
         raise InvalidSyntax("IKE_AUTH request needs IDi")
     peer_id = identity.identity_from_payload(idi.id_type, idi.data)
-    policy = _policy_for(sa, peer_id, payloads)
-    auth.record_certreq(sa, payloads)
+    # the selectors as TS, once: policy selection and the CHILD SA both narrow them
+    tsi, tsr = first.get(_TSI), first.get(_TSR)
+    selectors = (child_sa.ts_from_wire(tsi.selectors) if tsi is not None else None,
+                 child_sa.ts_from_wire(tsr.selectors) if tsr is not None else None)
+    policy = _policy_for(sa, peer_id, found, selectors)
+    if _CERTREQ in first:
+        auth.record_certreq(sa, payloads)
     if auth_p is None:  # §2.16: no AUTH means the initiator wants to use EAP
         return ike_auth_eap.start_server(sa, policy, idi, peer_id, payloads, now)
     auth.verify_peer(sa, policy, auth_p, idi, payloads)
@@ -62,9 +73,9 @@ def respond(sa, payloads, now):
     sa.policy = policy
     sa.remote_id = peer_id
     response = Response(our_auth(sa, policy))
-    sa.peer_initial_contact = _initial_contact(payloads)
+    sa.peer_initial_contact = any(n.type == NotifyType.INITIAL_CONTACT for n in found[1])
     engine.established(sa, now)
-    return finish_responder(sa, policy, payloads, response, now)
+    return finish_responder(sa, policy, payloads, response, now, found, selectors)
 
 
 def our_auth(sa, policy) -> list:
@@ -75,34 +86,30 @@ def our_auth(sa, policy) -> list:
     return [idr, *cert_payloads, auth_payload]
 
 
-def _initial_contact(payloads) -> bool:
-    return any(n.type == NotifyType.INITIAL_CONTACT for n in _notifies(payloads))
-
-
-def finish_responder(sa, policy, payloads, response, now):
-    """The CP and CHILD SA part of an authenticated IKE_AUTH request (§1.2, §2.19)."""
+def finish_responder(sa, policy, payloads, response, now, found=None, selectors=None):
+    """The CP and CHILD SA part of an authenticated IKE_AUTH request (§1.2, §2.19).
+    found: index(payloads), selectors: (TSi, TSr) as TS lists, when the caller has them."""
     try:
-        return _child_part(sa, policy, payloads, response, now)
+        return _child_part(sa, policy, found or index(payloads), selectors, response, now)
     finally:
         sa.engine.auth_done(sa)  # the CHILD SA had the last use of the SA_INIT nonces
 
 
-def _child_part(sa, policy, payloads, response, now):
+def _child_part(sa, policy, found, selectors, response, now):
     engine = sa.engine
-    notifies = _notifies(payloads)
-    sa_p, tsi, tsr = (_find(payloads, t)
-                      for t in (PayloadType.SA, PayloadType.TSi, PayloadType.TSr))
+    first, notifies = found
+    sa_p, tsi, tsr = first.get(_SA), first.get(_TSI), first.get(_TSR)
     if sa_p is None and tsi is None and tsr is None:
         return response  # RFC 6023 childless: nothing more to do
     if sa_p is None or tsi is None or tsr is None:
         response.append(wire.Notify(NotifyType.INVALID_SYNTAX))
         return response
     try:
-        reply = cp.respond(sa, policy, _find(payloads, PayloadType.CP), now)
+        reply = cp.respond(sa, policy, first.get(_CP), now)
         if reply is not None:
             response.append(reply)
         child, child_payloads, event = child_sa.respond(sa, policy, sa_p, tsi.selectors,
-                                                        tsr.selectors, notifies, now)
+                                                        tsr.selectors, notifies, now, selectors=selectors)
     except IkeError as exc:
         if exc.notify_type is None:
             raise
@@ -115,7 +122,7 @@ def _child_part(sa, policy, payloads, response, now):
     return response
 
 
-def _policy_for(sa, peer_id, payloads):
+def _policy_for(sa, peer_id, found, selectors):
     """The policy that governs this peer now that its identity is known.
 
     The policy chosen at IKE_SA_INIT only matched addresses; the identity, the identity
@@ -123,14 +130,15 @@ def _policy_for(sa, peer_id, payloads):
     wins). It must still accept the IKE SA's algorithms.
     """
     engine = sa.engine
-    idr = _find(payloads, PayloadType.IDr)
-    tsi, tsr = _find(payloads, PayloadType.TSi), _find(payloads, PayloadType.TSr)
+    first, notifies = found
+    idr = first.get(_IDR)
+    ts_i, ts_r = selectors
     policy = engine.store.select(
         sa.local_addr[0], sa.remote_addr[0], peer_id,
         local_id=identity.identity_from_payload(idr.id_type, idr.data) if idr else None,
-        ts_local=child_sa.ts_from_wire(tsr.selectors) if tsr else None,
-        ts_remote=child_sa.ts_from_wire(tsi.selectors) if tsi else None,
-        transport=child_sa.wants_transport(_notifies(payloads)),
+        ts_local=ts_r,
+        ts_remote=ts_i,
+        transport=child_sa.wants_transport(notifies),
         accept=lambda p: engine.suite_allowed(p, sa.suite),
     )
     if policy is None:

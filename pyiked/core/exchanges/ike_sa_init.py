@@ -22,6 +22,10 @@ from ..iana import (
 )
 from ..ike_sa import IkeSA, State
 from ..ke import KeyExchange
+from . import index
+
+_SA, _KE, _NONCE = PayloadType.SA, PayloadType.KE, PayloadType.NONCE
+_IKE_SA_INIT, _RESPONSE = int(ExchangeType.IKE_SA_INIT), int(HeaderFlag.RESPONSE)  # ints: no enum ops
 
 log = logging.getLogger("pyiked.engine")
 
@@ -72,13 +76,12 @@ def _derive(sa, shared: bytes) -> None:
 
 def respond(engine, message, data: bytes, local_addr, remote_addr, now):
     """Answer an IKE_SA_INIT request. Returns the new half-open IkeSA, or None."""
-    payloads = message.payloads
     if message.message_id != 0:
         raise InvalidSyntax("IKE_SA_INIT request with a nonzero message ID")
-    sa_p, ke_p, nonce_p = (_find(payloads, t) for t in (PayloadType.SA, PayloadType.KE, PayloadType.NONCE))
+    first, notifies = index(message.payloads)
+    sa_p, ke_p, nonce_p = first.get(_SA), first.get(_KE), first.get(_NONCE)
     if sa_p is None or ke_p is None or nonce_p is None:
         raise InvalidSyntax("IKE_SA_INIT request needs SA, KE and Ni")
-    notifies = _notifies(payloads)
     candidates = engine.store.candidates(local_addr[0], remote_addr[0])
     if not candidates:
         raise NoProposalChosen(f"no policy for peer {remote_addr[0]}")
@@ -111,7 +114,7 @@ def respond(engine, message, data: bytes, local_addr, remote_addr, now):
         out += nat.detection_notifies(wire, sa.spi_i, sa.spi_r, local_addr, remote_addr, fake)
     out += _status_notifies(engine, sa)
     out += engine.extra_init_payloads(sa)
-    response = wire.Message(sa.spi_i, sa.spi_r, ExchangeType.IKE_SA_INIT, HeaderFlag.RESPONSE, 0, out)
+    response = wire.Message(sa.spi_i, sa.spi_r, _IKE_SA_INIT, _RESPONSE, 0, out)
     sa.init_response = wire.encode(response)
     sa.last_response = (0, [sa.frame(sa.init_response)])
     sa.transmit(sa.last_response[1], now)
