@@ -59,7 +59,7 @@ class ChildSA:
     __slots__ = (
         "child_id", "reqid", "protocol", "spi_in", "spi_out", "transport", "suite",
         "ts_local", "ts_remote", "state", "created", "initiator", "rekey_at", "expire_at",
-        "policy_name", "lifetime", "rekey",
+        "policy_name", "lifetime", "rekey", "ike_sa",
     )
 
     def __init__(self, child_id, reqid, protocol, spi_in, spi_out, transport, suite,
@@ -81,6 +81,7 @@ class ChildSA:
         self.expire_at = now + lifetime.hard_seconds if lifetime.hard_seconds else None
         self.policy_name = policy_name
         self.rekey = None  # rekey.ChildRekey while we rekey it (CREATE_CHILD_SA in flight)
+        self.ike_sa = None  # the IKE SA that carries it (Engine.add_child, an IKE SA rekey)
 
     def deadlines(self):
         return [t for t in (self.rekey_at, self.expire_at) if t is not None]
@@ -142,7 +143,13 @@ _from_bytes = int.from_bytes
 # -- negotiation --------------------------------------------------------------------------
 
 def wants_transport(notifies) -> bool:
-    return any(n.type == NotifyType.USE_TRANSPORT_MODE for n in notifies)
+    for n in notifies:
+        if n.type == _USE_TRANSPORT_MODE:
+            return True
+    return False
+
+
+_USE_TRANSPORT_MODE = int(NotifyType.USE_TRANSPORT_MODE)
 
 
 def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, nonces=None,
@@ -332,7 +339,7 @@ def derive_and_event(ike_sa, child, nonce_i, nonce_r, shared, rekey_of):
 
 def install_event(ike_sa, child, inbound, outbound, rekey_of=None) -> ChildSAInstall:
     local_ip, remote_ip = ike_sa.local_addr[0], ike_sa.remote_addr[0]
-    encap = Encapsulation(ike_sa.local_addr[1], ike_sa.remote_addr[1]) if ike_sa.natted else None
+    encap = _encapsulation(ike_sa.local_addr[1], ike_sa.remote_addr[1]) if ike_sa.natted else None
     return ChildSAInstall(
         ike_sa=ike_sa.ike_sa_id,
         child_id=child.child_id,
@@ -352,6 +359,10 @@ def install_event(ike_sa, child, inbound, outbound, rekey_of=None) -> ChildSAIns
         rekey_of=rekey_of.child_id if rekey_of is not None else None,
         initiator=child.initiator,
     )
+
+
+# equal ports, one immutable object (the remote port is the peer's NAT mapping: bounded)
+_encapsulation = functools.lru_cache(maxsize=1024)(Encapsulation)
 
 
 def remove_event(ike_sa, child, remove_policies=True, reason="") -> ChildSARemove:

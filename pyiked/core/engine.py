@@ -74,7 +74,7 @@ class Engine:
         # or a set of them once a second SA shares the key (see spis_of)
         self.by_identity: dict = {}
         self.by_peer_ip: dict = {}
-        self.children_by_spi: dict[int, tuple] = {}  # inbound SPI -> (IKE SA, CHILD SA)
+        self.children_by_spi: dict[int, object] = {}  # inbound SPI -> CHILD SA (its .ike_sa)
         self.stats = Counter()
         self.guard = Guard(self, store.settings)  # cookies and half-open limits (§2.6)
         self._out: list = []
@@ -519,7 +519,8 @@ class Engine:
 
     def add_child(self, sa, child, event) -> None:
         sa.children[child.child_id] = child
-        self.children_by_spi[child.spi_in] = (sa, child)
+        child.ike_sa = sa
+        self.children_by_spi[child.spi_in] = child
         self.reqids.hold(child.reqid)
         self.stats["child_sas_created"] += 1
         self._events.append(event)

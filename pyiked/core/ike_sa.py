@@ -135,7 +135,8 @@ class IkeSA:
         # requests waiting for the window; () until there is one (most SAs never queue:
         # an empty list would cost 56 octets per SA, a deque 600)
         self.queue: list[Queued] | tuple = ()
-        self.last_response: tuple[int, list] | None = None
+        # (message ID, the datagram) or (message ID, (fragments...)) of our last answer
+        self.last_response: tuple | None = None
         self.created = now
         self.established_at = None
         self.last_received = now
@@ -205,9 +206,14 @@ class IkeSA:
             return NON_ESP_MARKER + message
         return message
 
-    def transmit(self, datagrams: list[bytes], now: float) -> None:
-        for data in datagrams:
-            self.engine.send(data, self.local_addr, self.remote_addr)
+    def transmit(self, datagrams, now: float) -> None:
+        """Send a datagram (bytes) or several (a tuple or list of them)."""
+        send = self.engine.send
+        if type(datagrams) is bytes:
+            send(datagrams, self.local_addr, self.remote_addr)
+        else:
+            for data in datagrams:
+                send(data, self.local_addr, self.remote_addr)
         self.last_sent = now
 
     def send_request(self, exchange: int, build: Callable, on_response: Callable, now: float,
@@ -343,7 +349,8 @@ class IkeSA:
 
     def answer(self, exchange: int, msg_id: int, payloads: list, now: float) -> None:
         datagrams = self.protect(exchange, msg_id, True, payloads)
-        self.last_response = (msg_id, datagrams)
+        # one datagram is kept as itself: no tuple around it per SA
+        self.last_response = (msg_id, datagrams[0] if len(datagrams) == 1 else datagrams)
         self.recv_id = msg_id + 1
         self.transmit(datagrams, now)
 

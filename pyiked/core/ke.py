@@ -63,6 +63,7 @@ _MLKEM = {
 }
 
 _DH_PARAMS = {}
+_ZEROS = {32: bytes(32), 56: bytes(56)}
 
 
 def _dh_params(group):
@@ -139,14 +140,40 @@ class _Ecp:
             raise InvalidSyntax("ECP public value is not a point on the curve") from None
 
 
+def _xdh_functions(module, rust_name):
+    """(generate, from_public_bytes) of X25519 or X448. The public classmethods import the
+    OpenSSL backend module and ask whether the curve is supported at every call (~2 us
+    each, twice per handshake): once the answer is known to be yes, the library's own
+    functions behind them are called directly, if this version has them."""
+    private, public = (module.X25519PrivateKey, module.X25519PublicKey) if rust_name == "x25519" else \
+        (module.X448PrivateKey, module.X448PublicKey)
+    try:
+        from cryptography.hazmat.backends.openssl.backend import backend
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        supported = backend.x25519_supported() if rust_name == "x25519" else backend.x448_supported()
+        inner = getattr(rust_openssl, rust_name)
+        if supported:
+            return inner.generate_key, inner.from_public_bytes
+    except (ImportError, AttributeError):
+        pass
+    return private.generate, public.from_public_bytes
+
+
+_XDH = {KeId.CURVE25519: _xdh_functions(x25519, "x25519"), KeId.CURVE448: _xdh_functions(x448, "x448")}
+
+
 class _Xdh:
+    __slots__ = ("private_cls", "from_public", "size", "key")
+
     def __init__(self, group, random):
+        generate, self.from_public = _XDH[group]
         if group == KeId.CURVE25519:
-            self.private_cls, self.public_cls, self.size = x25519.X25519PrivateKey, x25519.X25519PublicKey, 32
+            self.private_cls, self.size = x25519.X25519PrivateKey, 32
         else:
-            self.private_cls, self.public_cls, self.size = x448.X448PrivateKey, x448.X448PublicKey, 56
+            self.private_cls, self.size = x448.X448PrivateKey, 56
         if from_os(random):
-            self.key = self.private_cls.generate()
+            self.key = generate()
         else:  # RFC 7748 §5: any 32/56 octets are a private key (clamped on use)
             self.key = self.private_cls.from_private_bytes(random(self.size))
 
@@ -155,10 +182,10 @@ class _Xdh:
 
     def shared(self, value):
         try:
-            secret = self.key.exchange(self.public_cls.from_public_bytes(value))
+            secret = self.key.exchange(self.from_public(value))
         except ValueError:  # OpenSSL refuses the all-zero result itself
             raise InvalidSyntax("X25519/X448 shared secret is all zero") from None
-        if secret == bytes(self.size):  # RFC 8031 §2, RFC 7748 §6: abort on all-zero
+        if secret == _ZEROS[self.size]:  # RFC 8031 §2, RFC 7748 §6: abort on all-zero
             raise InvalidSyntax("X25519/X448 shared secret is all zero")
         return secret
 

@@ -196,9 +196,17 @@ def rekey_skeyseed(
 
 
 def _child_lengths(encr_id, encr_key_bits, integ_id):
-    e = encr_info(encr_id, encr_key_bits)
-    a = 0 if e.aead else integ_info(integ_id).key_len
-    return e.keymat_len, a
+    cache_key = (encr_id, encr_key_bits, integ_id)
+    lengths = _CHILD_LENGTHS.get(cache_key)
+    if lengths is None:
+        e = encr_info(encr_id, encr_key_bits)
+        a = 0 if e.aead else integ_info(integ_id).key_len
+        lengths = _CHILD_LENGTHS[cache_key] = (e.keymat_len, a, e.keymat_len, a)
+    return lengths
+
+
+# (encr_id, encr_key_bits, integ_id) -> the four KEYMAT lengths; bounded by the registry
+_CHILD_LENGTHS: dict = {}
 
 
 def child_keymat(
@@ -223,10 +231,13 @@ def child_keymat(
     RFC 7634 §2); integrity keys are empty for AEAD. Ni/Nr are the nonces of the
     exchange that creates the CHILD SA (IKE_AUTH: those of IKE_SA_INIT).
     """
-    e_len, a_len = _child_lengths(encr_id, encr_key_bits, integ_id)
-    first, rest = _joined(shared, additional)
-    seed = first + nonce_i + nonce_r + rest
-    return _prf.prf_plus_split(prf_id, sk_d, seed, (e_len, a_len, e_len, a_len))
+    lengths = _child_lengths(encr_id, encr_key_bits, integ_id)
+    if shared is None and not additional:
+        seed = nonce_i + nonce_r
+    else:
+        first, rest = _joined(shared, additional)
+        seed = first + nonce_i + nonce_r + rest
+    return _prf.prf_plus_split(prf_id, sk_d, seed, lengths)
 
 
 def additional_ke_update(

@@ -124,13 +124,13 @@ def kernel_expire(engine, notice: KernelExpire, now) -> None:
     """A byte/packet (or time) limit the kernel counted: soft rekeys, hard deletes."""
     from .exchanges import informational
 
-    found = engine.children_by_spi.get(notice.spi)
-    if found is None:
-        found = next(((sa, c) for sa, c in engine.children_by_spi.values()
+    child = engine.children_by_spi.get(notice.spi)
+    if child is None:
+        child = next((c for c in engine.children_by_spi.values()
                       if c.spi_out == notice.spi and c.protocol == notice.protocol), None)
-    if found is None:
+    if child is None:
         return
-    sa, child = found
+    sa = child.ike_sa
     if sa.state not in (State.ESTABLISHED, State.REKEYED):
         return
     if notice.hard:

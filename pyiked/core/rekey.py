@@ -350,7 +350,7 @@ def switch(old, new, now, delete_old: bool) -> None:
     deleting = []
     for child in old.children.values():
         new.children[child.child_id] = child
-        engine.children_by_spi[child.spi_in] = (new, child)
+        child.ike_sa = new
         if child.state == ChildState.DELETING:
             deleting.append(child)  # its Delete was queued on the old SA: send it anew
         elif child.state == ChildState.REKEYING:

@@ -213,9 +213,10 @@ class UserspaceBackend(KernelBackend):
         self._children[event.child_id] = child
         self._inbound[event.inbound.spi] = child
         self._reserved.discard(event.inbound.spi)
-        log.info("userspace CHILD_SA %d reqid %d SPIs %08x in %08x out%s", event.child_id,
-                 event.reqid, event.inbound.spi, event.outbound.spi,
-                 f" (rekeys {event.rekey_of})" if event.rekey_of is not None else "")
+        if log.isEnabledFor(logging.INFO):  # one per CHILD SA: no text unless it is logged
+            log.info("userspace CHILD_SA %d reqid %d SPIs %08x in %08x out%s", event.child_id,
+                     event.reqid, event.inbound.spi, event.outbound.spi,
+                     f" (rekeys {event.rekey_of})" if event.rekey_of is not None else "")
 
     @staticmethod
     def _esp_sa(keys, esn, window, lifetime):

@@ -395,8 +395,9 @@ class XfrmBackend(KernelBackend):
             raise
         self._children[event.child_id] = event
         self._endpoints[event.child_id] = (event.local_addr, event.remote_addr, event.encap)
-        log.info("installed CHILD_SA %d reqid %d SPIs %08x in %08x out (%s)", event.child_id,
-                 event.reqid, inbound.spi, outbound.spi, inbound.algorithm_names())
+        if log.isEnabledFor(logging.INFO):  # algorithm_names() only when it is logged
+            log.info("installed CHILD_SA %d reqid %d SPIs %08x in %08x out (%s)", event.child_id,
+                     event.reqid, inbound.spi, outbound.spi, inbound.algorithm_names())
 
     def _add_sa(self, sa: b.XfrmSA, child_id: int, done: list):
         key = (ipaddress.ip_address(sa.dst), sa.spi)

@@ -67,8 +67,8 @@ def assert_consistent(net, ike_sas=1, children=None):
         assert {r for r, n in kernel.policies.items() if n} == {c.reqid for c in live_children.values()}
         assert all(n in (0, 1) for n in kernel.policies.values())
         # the engine's indexes hold exactly the live SAs
-        assert {spi for spi, (sa, c) in engine.children_by_spi.items()} == {c.spi_in for c in live_children.values()}
-        assert all(engine.children_by_spi[c.spi_in][0] in sas for c in live_children.values())
+        assert set(engine.children_by_spi) == {c.spi_in for c in live_children.values()}
+        assert all(engine.children_by_spi[c.spi_in] is c and c.ike_sa in sas for c in live_children.values())
         assert {spi for found in engine.by_peer_ip.values() for spi in spis_of(found)} == {sa.our_spi for sa in sas}
         assert {spi for found in engine.by_identity.values() for spi in spis_of(found)} == {sa.our_spi for sa in sas}
         assert not engine.half_open and engine.guard.half_open == 0 and not engine.guard.by_ip

@@ -137,7 +137,7 @@ def test_ike_rekey_from_either_side(who):
         (ev,) = net.of_type(ip, IkeSARekeyed)
         assert ev.old_ike_sa == old[ip].ike_sa_id and ev.new_ike_sa == new.ike_sa_id
         assert not net.of_type(ip, IkeSADown) and not net.of_type(ip, ChildSARemove)
-        assert net.engines[ip].children_by_spi[children[ip].spi_in][0] is new
+        assert net.engines[ip].children_by_spi[children[ip].spi_in].ike_sa is new
     # the new IKE SA works: a CHILD SA rekey and then a delete over it, from the other side
     other = B_IP if who == A_IP else A_IP
     assert net.engines[other].rekey_child_sa(only_child(net, other).child_id, net.now)

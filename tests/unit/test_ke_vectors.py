@@ -14,6 +14,8 @@ from hypothesis import strategies as st
 
 from pyiked.core.errors import InvalidSyntax, NoProposalChosen
 from pyiked.core.ke import KeyExchange
+from pyiked.core.iana import KeId
+from cryptography.hazmat.primitives.asymmetric import x448, x25519
 
 H = bytes.fromhex
 
@@ -194,3 +196,16 @@ def test_hostile_ke_data_gives_only_invalid_syntax(group, data):
     except InvalidSyntax:
         return
     assert len(secret) == ke.info.shared_len
+
+
+@pytest.mark.parametrize("group,cls", [(KeId.CURVE25519, x25519), (KeId.CURVE448, x448)])
+def test_os_random_xdh_interoperates_with_the_public_api(group, cls):
+    # the default (OS randomness) path calls the library's functions behind the public
+    # classmethods (pyiked.core.ke._XDH); its keys work with the public API's
+    private = cls.X25519PrivateKey if cls is x25519 else cls.X448PrivateKey
+    theirs = private.generate()
+    ours = KeyExchange(group)
+    value = theirs.public_key().public_bytes_raw()
+    shared = ours.respond(value)
+    peer = (cls.X25519PublicKey if cls is x25519 else cls.X448PublicKey).from_public_bytes(ours.public_value())
+    assert shared == theirs.exchange(peer)

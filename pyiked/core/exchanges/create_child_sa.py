@@ -206,8 +206,9 @@ class ChildRequest:
 
     def on_response(self, payloads, now):
         sa, engine = self.sa, self.sa.engine
-        log.debug("%r: CREATE_CHILD_SA answer (%s)", sa,
-                  f"rekey of #{self.rekey_of.child_id}" if self.rekey_of else "new CHILD SA")
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%r: CREATE_CHILD_SA answer (%s)", sa,
+                      f"rekey of #{self.rekey_of.child_id}" if self.rekey_of else "new CHILD SA")
         self._forget()
         notifies = _notifies(payloads)
         errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]

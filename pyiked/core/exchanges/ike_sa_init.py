@@ -116,7 +116,7 @@ def respond(engine, message, data: bytes, local_addr, remote_addr, now):
     out += engine.extra_init_payloads(sa)
     response = wire.Message(sa.spi_i, sa.spi_r, _IKE_SA_INIT, _RESPONSE, 0, out)
     sa.init_response = wire.encode(response)
-    sa.last_response = (0, [sa.frame(sa.init_response)])
+    sa.last_response = (0, sa.frame(sa.init_response))
     sa.transmit(sa.last_response[1], now)
     return sa
 
