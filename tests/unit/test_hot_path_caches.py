@@ -149,3 +149,39 @@ def test_psk_pad_key_is_the_key_pad_prf():
         pad = keys.psk_pad_key(prf_id, psk)
         assert pad == keys.prf(prf_id, psk, b"Key Pad for IKEv2") and keys.psk_pad_key(prf_id, psk) is pad
         assert keys.prf(prf_id, pad, octets) == keys.psk_auth(prf_id, psk, octets)
+
+
+def test_certificate_memos_answer_as_before():
+    import os as _os
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+    from pyiked.config.identity import parse_identity
+    from pyiked.core.auth import signature
+    from pyiked.core.certs import CertStore
+
+    pki = _os.path.join(_os.path.dirname(__file__), "..", "data", "pki")
+
+    def cert(name):
+        with open(_os.path.join(pki, f"{name}.crt"), "rb") as f:
+            return x509.load_pem_x509_certificate(f.read())
+
+    with open(_os.path.join(pki, "b-ec.key"), "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    store = CertStore([cert("ca-ec")], [cert("int-ec")], [key], [cert("b-ec")])
+    (cred,) = store.credentials
+    expected = [c.public_bytes(serialization.Encoding.DER) for c in (cred.cert, *cred.chain)]
+    assert cred.der_chain == expected and cred.der_chain == expected  # encoded once, same bytes
+    ident = parse_identity("b-ec.pk.test")
+    fits = lambda k: signature.key_fits_policy(k, "ecdsa256")  # noqa: E731
+    assert store.choose(ident, key_filter=fits, cache_key=("fits", "ecdsa256")) is cred
+    assert store.choose(ident, key_filter=fits, cache_key=("fits", "ecdsa256")) is cred
+    assert store.choose(parse_identity("other.test"), key_filter=fits, cache_key=("fits", "ecdsa256")) is None
+    refuse = lambda k: False  # noqa: E731
+    assert store.choose(ident, key_filter=refuse, cache_key=("none",)) is None
+    for k in (key, key.public_key(), ec.generate_private_key(ec.SECP384R1()),
+              ed25519.Ed25519PrivateKey.generate()):
+        assert signature.key_kind(k) == signature.key_kind(k) == (
+            "ed25519" if isinstance(k, ed25519.Ed25519PrivateKey) else "ec:" + k.curve.name)

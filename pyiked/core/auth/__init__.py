@@ -124,7 +124,8 @@ def local_identity(sa, policy):
         )
     method = policy.auth.method
     credential = store.choose(
-        policy.srcid, sa.peer_certreq, key_filter=lambda key: signature.key_fits_policy(key, method)
+        policy.srcid, sa.peer_certreq, key_filter=lambda key: signature.key_fits_policy(key, method),
+        cache_key=("fits", method),
     )
     if credential is None:
         wanted = f" for {policy.srcid}" if policy.srcid else ""
@@ -220,13 +221,14 @@ def verify_peer(sa, policy, auth_payload, id_payload, payloads) -> None:
             else signature.key_kind(public_key).split(":")[0]
         )
     ] += 1
-    log.info(
-        "%r: peer %s authenticated by certificate %s (%s)",
-        sa,
-        peer_id,
-        certs.describe(cert),
-        scheme,
-    )
+    if log.isEnabledFor(logging.INFO):  # describe() parses the subject: only when logged
+        log.info(
+            "%r: peer %s authenticated by certificate %s (%s)",
+            sa,
+            peer_id,
+            certs.describe(cert),
+            scheme,
+        )
 
 
 # -- EAP (§2.16) ------------------------------------------------------------------------

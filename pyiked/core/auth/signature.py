@@ -268,10 +268,26 @@ SIGNATURE_METHODS = frozenset(
 
 def key_kind(key) -> str:
     """ "rsa", "ec:<curve>", "ed25519", "ed448" for a public or private key."""
+    # the family per key class, found once: isinstance against the library's abstract
+    # classes costs ~1 us each, and a certificate handshake asks five times
+    family = _KEY_FAMILY.get(type(key))
+    if family is None:
+        family = _key_family(key)
+        if len(_KEY_FAMILY) < 64:
+            _KEY_FAMILY[type(key)] = family
+    if family == "ec":
+        return "ec:" + key.curve.name
+    return family
+
+
+_KEY_FAMILY: dict[type, str] = {}
+
+
+def _key_family(key) -> str:
     if isinstance(key, (rsa.RSAPrivateKey, rsa.RSAPublicKey)):
         return "rsa"
     if isinstance(key, (ec.EllipticCurvePrivateKey, ec.EllipticCurvePublicKey)):
-        return "ec:" + key.curve.name
+        return "ec"
     if isinstance(key, (ed25519.Ed25519PrivateKey, ed25519.Ed25519PublicKey)):
         return "ed25519"
     if isinstance(key, (ed448.Ed448PrivateKey, ed448.Ed448PublicKey)):
