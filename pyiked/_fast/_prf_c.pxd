@@ -20,7 +20,8 @@ cpdef bytes cmac_prf_key(object key)
 @cython.locals(name=object)
 cpdef bytes prf(object prf_id, object key, object data)
 
-@cython.locals(size=Py_ssize_t, blocks=Py_ssize_t, i=Py_ssize_t, t=bytes, out=list, name=object)
+@cython.locals(size=Py_ssize_t, blocks=Py_ssize_t, i=Py_ssize_t, t=bytes, out=list, name=object,
+               base=object, mac=object)
 cpdef bytes prf_plus(object prf_id, object key, object seed, Py_ssize_t length)
 
 @cython.locals(blocks=Py_ssize_t, i=Py_ssize_t, t=bytes, out=list)

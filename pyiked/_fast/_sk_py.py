@@ -34,10 +34,10 @@ random 64-bit mask drawn once per SKCipher.
 import os
 import struct
 
-try:
-    from _hashlib import hmac_digest as _hmac_digest
+try:  # an HMAC object, not hmac_digest: OpenSSL 3 looks a name up per one-shot call
+    from _hashlib import hmac_new as _hmac_new
 except ImportError:  # pragma: no cover
-    from hmac import digest as _hmac_digest
+    from hmac import new as _hmac_new
 from hmac import compare_digest as _compare_digest
 
 from cryptography.exceptions import InvalidTag
@@ -232,7 +232,7 @@ class SKCipher:
     def _icv(self, data):
         kind = self._integ_kind
         if kind == _INTEG_HMAC:
-            mac = _hmac_digest(self._integ_key, data, self._hash_name)
+            mac = _hmac_new(self._integ_key, data, self._hash_name).digest()
         elif kind == _INTEG_XCBC:
             mac = xcbc_mac_subkeys(self._k1, self._k2, self._k3, data)
         else:
