@@ -25,6 +25,7 @@ import logging
 import os
 from collections import Counter, deque
 
+from pyiked import __version__
 from pyiked._fast import dispatch, sk, wire
 
 from . import auth, child_sa, cp, events, lifecycle, proposals, rekey
@@ -40,6 +41,10 @@ from .randomness import RandomPool
 from .reqids import Reqids
 
 log = logging.getLogger("pyiked.engine")
+
+# The Vendor ID payload of `set vendorid` (§3.12: opaque to peers), named like OpenIKED's
+# "OpenIKED-<version>" so an operator reading a peer's log knows what answered.
+VENDOR_ID = b"pyiked-" + __version__.encode()
 
 
 class Engine:
@@ -244,6 +249,8 @@ class Engine:
         self.fragmentation = settings.fragmentation  # RFC 7383, only with `set fragmentation`
         self.fragment_size = settings.fragment_size  # 0: OpenIKED's per-family defaults
         self.rsa_pss = settings.rsa_pss  # RFC 7427 RSA signatures with PSS padding
+        self.vendor_id = VENDOR_ID if settings.vendorid else None  # sent in IKE_SA_INIT
+        self.single_ike_sa = settings.enforcesingleikesa  # one IKE SA per peer identity
 
     def reset_sas(self, now: float, reason="reset by operator") -> int:
         """Delete every IKE SA (`ikectl reset sa`): a Delete to each established peer
@@ -475,6 +482,8 @@ class Engine:
         self._half_open_done(sa)
         if sa.peer_initial_contact:
             self._initial_contact(sa, sa.remote_id, now)
+        if self.single_ike_sa:
+            self._replace_same_identity(sa, now)
         self.index_established(sa)
         lifecycle.on_established(sa, now)
         self.stats["handshakes_completed"] += 1
@@ -516,6 +525,14 @@ class Engine:
             other = self.sas.get(spi)
             if other is not None and other is not sa and other.policy is sa.policy:
                 self.destroy(other, "replaced after INITIAL_CONTACT", now)
+
+    def _replace_same_identity(self, sa, now):
+        """`set enforcesingleikesa`, as OpenIKED: the newest IKE SA of a peer identity
+        wins, whatever its policy; the older ones are deleted with a Delete (§1.4.1)."""
+        for spi in spis_of(self.by_identity.get(sa.remote_id)):
+            other = self.sas.get(spi)
+            if other is not None and other is not sa and other.state == State.ESTABLISHED:
+                self.delete_ike_sa(other.ike_sa_id, now, "replaced by a newer IKE SA of this identity")
 
     def add_child(self, sa, child, event) -> None:
         sa.children[child.child_id] = child

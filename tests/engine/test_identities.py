@@ -3,6 +3,7 @@
 import pytest
 
 from pyiked.config.identity import parse_identity
+from pyiked.config.model import Settings
 from pyiked.core.events import IkeSADown, IkeSAUp
 from pyiked.core.exchanges import informational
 from pyiked.core.iana import IDType
@@ -119,3 +120,59 @@ def test_identity_index_single_and_set_forms():
     _index_discard(index, "k", b"2")
     _index_discard(index, "other", b"2")
     assert index == {} and spis_of(index.get("k")) == ()
+
+
+def test_enforcesingleikesa_keeps_only_the_newest_sa_of_an_identity():
+    # OpenIKED's `set enforcesingleikesa`: a new IKE SA of a DSTID replaces the older one
+    # even when the peer sends no INITIAL_CONTACT (here: concurrent sessions).
+    net, pa, pb = pair(b_engine={"settings": Settings(enforcesingleikesa=True)})
+    a, b = net.engines[A_IP], net.engines[B_IP]
+    a.first_contact = lambda sa: False
+    a.initiate(pa, net.now)
+    net.run(until=net.now + 10)
+    (first,) = b.ike_sas()
+    a.initiate(pa, net.now)
+    net.run(until=net.now + 10)
+    (second,) = b.ike_sas()
+    assert second is not first and first.state == State.CLOSED
+    reasons = [d.reason for d in net.of_type(B_IP, IkeSADown)]
+    assert reasons == ["replaced by a newer IKE SA of this identity"]
+    (kept,) = a.ike_sas()  # A got the Delete (§1.4.1) and dropped its copy of the old SA
+    assert kept.our_spi == second.spi_i
+    assert b.by_identity == {second.remote_id: second.our_spi}
+
+
+def test_without_enforcesingleikesa_sessions_of_an_identity_coexist():
+    net, pa, a, b = _three_sas_of_one_identity()
+    assert all(sa.state == State.ESTABLISHED for sa in b.ike_sas())
+
+
+def _ike_sa_init_vendor_ids(settings):
+    from pyiked._fast import wire
+    from pyiked.core.iana import ExchangeType
+
+    net, pa, pb = pair(a_engine={"settings": settings}, b_engine={"settings": settings})
+    seen = []
+
+    def tap(data, src, dst):
+        message = wire.decode(data[4:] if data[:4] == b"\0\0\0\0" else data)
+        if message.exchange_type == ExchangeType.IKE_SA_INIT:
+            seen.append([p.data for p in message.payloads if isinstance(p, wire.VendorID)])
+        return data
+
+    net.tap = tap
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=10)
+    assert len(net.engines[B_IP].ike_sas()) == 1
+    return seen
+
+
+def test_vendor_id_in_ike_sa_init_by_default():
+    import pyiked
+
+    # request and response each carry one (OpenIKED's `set vendorid` default)
+    assert _ike_sa_init_vendor_ids(Settings()) == [[b"pyiked-" + pyiked.__version__.encode()]] * 2
+
+
+def test_novendorid_sends_none():
+    assert _ike_sa_init_vendor_ids(Settings(vendorid=False)) == [[], []]

@@ -43,7 +43,8 @@ def _notifies(payloads):
 
 
 def _status_notifies(engine, sa=None):
-    """Capability notifies we send in IKE_SA_INIT (request, or the response for sa)."""
+    """Capability notifies (and our Vendor ID) we send in IKE_SA_INIT (request, or the
+    response for sa)."""
     out = []
     if engine.signature_auth:
         # RFC 7427 §4: announce the hashes we can verify signatures with
@@ -51,6 +52,8 @@ def _status_notifies(engine, sa=None):
     if engine.fragmentation and (sa is None or sa.peer_fragmentation):
         # RFC 7383 §2.3: a responder announces it only to an initiator that did
         out.append(wire.Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
+    if engine.vendor_id is not None:  # `set vendorid`, OpenIKED's default
+        out.append(wire.VendorID(engine.vendor_id))
     return out
 
 
