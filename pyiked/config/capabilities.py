@@ -133,10 +133,10 @@ CAPABILITIES: dict[str, Support] = {
     f"ke:{KeId.CURVE448.name}": Support(YES),
     f"ke:{KeId.ML_KEM_768.name}": Support(YES),
     f"ke:{KeId.ML_KEM_1024.name}": Support(YES),
-    f"ke:{KeId.MODP768.name}": Support(LEGACY, "group modp768 is insecure (RFC 8247)"),
+    f"ke:{KeId.MODP768.name}": Support(REFUSE, "group modp768 MUST NOT be used (RFC 8247 §2.4)"),
     f"ke:{KeId.MODP1024.name}": Support(LEGACY, "group modp1024 is weak (RFC 8247)"),
     f"ke:{KeId.MODP1536.name}": Support(LEGACY, "group modp1536 is weak (RFC 8247)"),
-    f"ke:{KeId.ECP192.name}": Support(LEGACY, "group ecp192 is weak (96-bit security)"),
+    f"ke:{KeId.ECP192.name}": Support(REFUSE, "group ecp192 is not supported (96-bit security)"),
     f"ke:{KeId.BRAINPOOL_P224R1.name}": Support(
         REFUSE, "group brainpool224 is not supported (no implementation)"
     ),

@@ -290,6 +290,7 @@ _KE = {
     KeId.ECP256: _ecp(KeId.ECP256, 256, "ecp256", "ECP_256"),
     KeId.ECP384: _ecp(KeId.ECP384, 384, "ecp384", "ECP_384"),
     KeId.ECP521: _ecp(KeId.ECP521, 521, "ecp521", "ECP_521"),
+    KeId.ECP224: _ecp(KeId.ECP224, 224, "ecp224", "ECP_224"),  # RFC 5114 §3.2: x | y too
     # RFC 6954: brainpool curves in IKEv2, same x | y encoding.
     KeId.BRAINPOOL_P256R1: _ecp(KeId.BRAINPOOL_P256R1, 256, "brainpool256", "ECP_256_BP"),
     KeId.BRAINPOOL_P384R1: _ecp(KeId.BRAINPOOL_P384R1, 384, "brainpool384", "ECP_384_BP"),

@@ -84,6 +84,30 @@ def test_ecp_rfc5903(group):
     assert initiator.complete(ker) == v["girx"]
 
 
+# P-224 (RFC 5114 group 26) multiples of the generator, from the NIST point-at-infinity.org
+# vectors: private values 2 and 3 give 2G and 3G, and the shared secret is x(6G).
+P224_KG = {
+    2: "706A46DC76DCB76798E60E6D89474788D16DC18032D268FD1A704FA6"
+    "1C2B76A7BC25E7702A704FA986892849FCA629487ACF3709D2E4E8BB",
+    3: "DF1B1D66A551D0D31EFF822558B9D2CC75C2180279FE0D08FD896D04"
+    "A3F7F03CADD0BE444C0AA56830130DDF77D317344E1AF3591981A925",
+    6: "1F2483F82572251FCA975FEA40DB821DF8AD82A3C002EE6C57112408",
+}
+
+
+def test_ecp224_nist_multiples():
+    initiator = KeyExchange(26, random=_fixed((2).to_bytes(28, "big")))
+    responder = KeyExchange(26, random=_fixed((3).to_bytes(28, "big")))
+    assert initiator.public_value() == _h(P224_KG[2])
+    assert responder.public_value() == _h(P224_KG[3])
+    assert responder.respond(initiator.public_value()) == _h(P224_KG[6])
+    assert initiator.complete(responder.public_value()) == _h(P224_KG[6])
+    bad = bytearray(_h(P224_KG[3]))
+    bad[-1] ^= 1
+    with pytest.raises(InvalidSyntax):
+        KeyExchange(26).respond(bytes(bad))
+
+
 @pytest.mark.parametrize("group", sorted(RFC5903))
 def test_ecp_point_not_on_curve(group):
     ker = bytearray(_h(RFC5903[group]["ker"])[8:])
