@@ -159,10 +159,17 @@ class PolicyStore:
 
     def peer_addresses(self, policy: Policy) -> list:
         """Where to send an initiation for `policy` (its peer address or resolved name)."""
-        if policy.peer_host:
-            return sorted(self._resolve(policy.peer_host), key=lambda a: (a.version, a))
-        if policy.peer is not None and policy.peer.prefixlen == policy.peer.max_prefixlen:
-            return [policy.peer.network_address]
+        return self._addresses(policy.peer_host, policy.peer)
+
+    def local_addresses(self, policy: Policy) -> list:
+        """Where to send it from: the `local` address or resolved name."""
+        return self._addresses(policy.local_host, policy.local)
+
+    def _addresses(self, host, network) -> list:
+        if host:
+            return sorted(self._resolve(host), key=lambda a: (a.version, a))
+        if network is not None and network.prefixlen == network.max_prefixlen:
+            return [network.network_address]
         return []
 
     def get(self, name: str) -> Policy | None:

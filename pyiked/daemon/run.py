@@ -19,6 +19,7 @@ import time
 from pyiked.config.store import PolicyStore
 from pyiked.core.certs import CertStore, CertStoreError
 from pyiked.core.engine import Engine
+from pyiked.core.errors import IkeError
 from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate, IkeSADown
 from pyiked.core.ike_sa import State
 from pyiked.kernel.base import KernelError
@@ -27,6 +28,10 @@ from . import status
 from .sockets import UdpEndpoint, source_address_for
 
 log = logging.getLogger("pyiked.daemon")
+
+# Seconds between retries of `active` policies without an IKE SA (iked's
+# IKED_INITIATOR_INTERVAL).
+INITIATOR_INTERVAL = 60.0
 
 
 class Daemon:
@@ -48,6 +53,8 @@ class Daemon:
         self.loaded: set[int] = set()  # the CHILD SAs now in the kernel backend
         self.unloaded: set[int] = set()  # taken out by decouple: never loaded again
         self._reinitiate: set[bytes] = set()  # IKE SAs deleted by couple, to start afresh
+        self.initiator_interval = INITIATOR_INTERVAL
+        self._initiator_timer = None
         self.started_at = time.time()
         self.log_level_at_start = logging.getLogger("pyiked").getEffectiveLevel()
         self.store = PolicyStore(config)
@@ -201,6 +208,7 @@ class Daemon:
             loop.add_reader(tun, self._tun_readable)
         if self.active:
             self.initiate_active()
+        self._schedule_initiator()
         self.pump()
 
     def _tun_readable(self) -> None:
@@ -208,16 +216,15 @@ class Daemon:
         self.pump()
 
     def initiate(self, policy, child_ts=None):
-        if policy.peer is None or policy.peer.num_addresses != 1:
+        peers = self.store.peer_addresses(policy)  # a single address, or a resolved name
+        if not peers:
             log.error("policy %s is active but has no single peer address", policy.name)
             return None
-        peer = str(policy.peer.network_address)
-        if policy.local is not None and policy.local.num_addresses == 1:
-            local = str(policy.local.network_address)
-        else:
-            local = source_address_for(peer)
+        peer = peers[0]
+        locals_ = [a for a in self.store.local_addresses(policy) if a.version == peer.version]
+        local = str(locals_[0]) if locals_ else source_address_for(str(peer))
         return self.engine.initiate(policy, self.now(), (local, self.engine.ike_port),
-                                    (peer, self.engine.ike_port), child_ts)
+                                    (str(peer), self.engine.ike_port), child_ts)
 
     def initiate_active(self) -> int:
         """Initiate every `active` policy that has no IKE SA yet; how many were started."""
@@ -229,9 +236,20 @@ class Daemon:
                 try:
                     if self.initiate(policy) is not None:
                         started += 1
-                except ValueError as exc:
+                except (ValueError, IkeError) as exc:  # one bad rule must not stop the others
                     log.error("policy %s: %s", policy.name, exc)
         return started
+
+    def _schedule_initiator(self) -> None:
+        self._initiator_timer = self._loop.call_later(self.initiator_interval, self._initiator_tick)
+
+    def _initiator_tick(self) -> None:
+        """Like iked's sc_inittmr: an active policy whose IKE SA failed or went away (DPD,
+        a peer's Delete, a hard lifetime) is initiated again within the interval."""
+        if self.active:
+            self.initiate_active()
+            self.pump()
+        self._schedule_initiator()
 
     # -- operator commands (control socket, signals) ---------------------------------------
 
@@ -417,8 +435,9 @@ class Daemon:
         self.close()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
+        for timer in (self._timer, self._initiator_timer):
+            if timer is not None:
+                timer.cancel()
         for ep in self.endpoints.values():
             if self._loop is not None:
                 self._loop.remove_reader(ep.fileno())
