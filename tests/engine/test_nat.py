@@ -57,3 +57,23 @@ def test_forced_udp_encapsulation_without_nat():
     (a,), (b,) = net.of_type(A_IP, ChildSAInstall), net.of_type(B_IP, ChildSAInstall)
     assert a.encap is not None and b.encap is not None
     assert (b.encap.local_port, b.encap.remote_port) == (4500, 4500)
+
+
+def _encaps_with(a_kw=None, b_kw=None):
+    net, pa, pb = pair(a_kw=a_kw, b_kw=b_kw)
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=5)
+    (a,), (b,) = net.of_type(A_IP, ChildSAInstall), net.of_type(B_IP, ChildSAInstall)
+    return a.encap, b.encap
+
+
+def test_natt_keyword_forces_udp_encapsulation_on_either_side():
+    # iked.conf `natt`: ESP in UDP on 4500 though no NAT is on the path
+    for a_kw, b_kw in (({"natt": True}, None), (None, {"natt": True})):
+        a, b = _encaps_with(a_kw, b_kw)
+        assert a is not None and b is not None, (a_kw, b_kw)
+        assert (a.local_port, a.remote_port) == (b.local_port, b.remote_port) == (4500, 4500)
+
+
+def test_no_nat_and_no_natt_gives_plain_esp():
+    assert _encaps_with() == (None, None)

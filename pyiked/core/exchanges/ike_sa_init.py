@@ -57,6 +57,14 @@ def _status_notifies(engine, sa=None):
     return out
 
 
+def _force_udp_encap(sa) -> bool:
+    """UDP encapsulation whether or not a NAT is there: the rule's `natt` keyword, or a
+    data plane that only speaks ESP in UDP. As OpenIKED and strongSwan (encap=yes) do, we
+    send a NAT_DETECTION_SOURCE_IP that cannot match, so both ends float to 4500 (RFC
+    3948 and §2.23 give no other way to ask for it)."""
+    return sa.engine.force_udp_encap or sa.policy.natt
+
+
 def _record_peer_capabilities(sa, notifies):
     for n in notifies:
         if n.type == NotifyType.SIGNATURE_HASH_ALGORITHMS:
@@ -106,14 +114,14 @@ def respond(engine, message, data: bytes, local_addr, remote_addr, now):
     detected = nat.detect(notifies, sa.spi_i, b"\0" * 8, local_addr, remote_addr) if engine.natt else None
     if detected is not None:
         sa.nat_local, sa.nat_remote = detected
-        if engine.force_udp_encap:
+        if _force_udp_encap(sa):
             sa.nat_local = True  # we make the peer believe so, below
     _record_peer_capabilities(sa, notifies)
     _derive(sa, shared)
 
     out = [suite.sa_payload(b""), wire.KE(suite.ke_id, ke.public_value()), wire.Nonce(sa.nonce_r)]
     if detected is not None:  # §2.23: answer NAT detection only to a peer that does it
-        fake = engine.random(20) if engine.force_udp_encap else b""
+        fake = engine.random(20) if _force_udp_encap(sa) else b""
         out += nat.detection_notifies(wire, sa.spi_i, sa.spi_r, local_addr, remote_addr, fake)
     out += _status_notifies(engine, sa)
     out += engine.extra_init_payloads(sa)
@@ -166,7 +174,7 @@ def _send_request(sa, now):
         payloads.append(wire.Notify(NotifyType.COOKIE, sa.cookie))  # §2.6: first payload
     payloads += [sa.offered_sa, wire.KE(group, sa.ke.public_value()), wire.Nonce(sa.nonce_i)]
     if engine.natt:
-        fake = engine.random(20) if engine.force_udp_encap else b""
+        fake = engine.random(20) if _force_udp_encap(sa) else b""
         payloads += nat.detection_notifies(wire, sa.spi_i, b"\0" * 8, sa.local_addr, sa.remote_addr, fake)
     payloads += _status_notifies(engine)
     message = wire.Message(sa.spi_i, b"\0" * 8, ExchangeType.IKE_SA_INIT, HeaderFlag.INITIATOR, 0, payloads)
@@ -202,7 +210,7 @@ def handle_response(sa, message, data: bytes, now) -> None:
     detected = nat.detect(notifies, sa.spi_i, sa.spi_r, sa.local_addr, sa.remote_addr) if engine.natt else None
     if detected is not None:
         sa.nat_local, sa.nat_remote = detected
-        if engine.force_udp_encap:
+        if _force_udp_encap(sa):
             sa.nat_local = True
         if sa.natted:
             # §2.23: after NAT detection the initiator moves to the NAT-T port
