@@ -554,7 +554,6 @@ def run(args, config, warnings=()) -> int:
     daemon = Daemon(
         config,
         backend=args.backend,
-        backend_options={} if args.backend != "xfrm" else {"decouple": not config.settings.couple},
         natt_port=args.udpencap_port or 4500,
         families=(4,) if args.no_ipv6 else (4, 6),
         engine_options={"natt": "off" if args.natt_disable else "auto", **options},

@@ -1,13 +1,13 @@
 """The Linux XFRM backend: CHILD_SAs as kernel SAs and policies, over NETLINK_XFRM.
 
-    backend = XfrmBackend(reqid_range=(1, 0xFFFF), decouple=False)
+    backend = XfrmBackend(reqid_range=(1, 0xFFFF), keep_on_close=False)
     spi = backend.allocate_spi(ProtocolId.ESP, src=peer, dst=us)     # XFRM_MSG_ALLOCSPI
     backend.install(ChildSAInstall(...))     # UPDSA/NEWSA both SAs, NEWPOLICY out/in/fwd
     backend.remove(ChildSARemove(...))       # DELPOLICY (unless rekeyed), DELSA both SAs
     backend.update(ChildSAUpdate(...))       # NAT mapping change: new encap ports/address
     backend.fileno()                         # readable when EXPIRE / ACQUIRE arrived
     backend.notices()                        # -> [KernelExpire | KernelAcquire]
-    backend.close()                          # removes ours, unless decouple=True
+    backend.close()                          # removes ours, unless keep_on_close=True
 
 Socket helpers for the daemon: `set_udp_encap(sock)` hands ESP-in-UDP arriving on the
 4500 socket to the kernel (use it with this backend only: the userspace backend must
@@ -314,7 +314,7 @@ class XfrmBackend(KernelBackend):
 
     reqid_range: the reqids this daemon owns. At start, SAs and policies in that range
       left over from an earlier run are removed (cleanup=True).
-    decouple: leave our SAs and policies in the kernel on close() (traffic keeps flowing
+    keep_on_close: leave our SAs and policies in the kernel on close() (traffic keeps flowing
       while the daemon restarts); otherwise close() removes them.
     spi_range: where ALLOCSPI draws inbound SPIs (RFC 4303 §2.1: never 1..255).
     """
@@ -323,7 +323,7 @@ class XfrmBackend(KernelBackend):
     requires_udp_encap = False
     supports_transport = True
 
-    def __init__(self, reqid_range=(1, 0xFFFF), decouple=False, cleanup=True,
+    def __init__(self, reqid_range=(1, 0xFFFF), keep_on_close=False, cleanup=True,
                  spi_range=DEFAULT_SPI_RANGE, priority_base=b.POLICY_PRIORITY_BASE,
                  netlink=None, event_socket=None):
         lo, hi = reqid_range
@@ -332,7 +332,7 @@ class XfrmBackend(KernelBackend):
         if not 0x100 <= spi_range[0] <= spi_range[1] <= 0xFFFFFFFF:
             raise ValueError("SPI range must lie in 256..2^32-1 (RFC 4303 §2.1)")
         self.reqid_range = (lo, hi)
-        self.decouple = decouple
+        self.keep_on_close = keep_on_close
         self.spi_range = spi_range
         self.priority_base = priority_base
         # netlink / event_socket: stand-ins for tests (XfrmSocket's interface)
@@ -666,7 +666,7 @@ class XfrmBackend(KernelBackend):
 
     def close(self) -> None:
         try:
-            if not self.decouple:
+            if not self.keep_on_close:
                 for owner in list(self._flows):
                     self._release_owner(owner)
                 for (dst, spi), (_, protocol, src) in list(self._sas.items()):

@@ -180,7 +180,7 @@ def test_start_cleans_stale_entries_in_our_range_only(net):
 
 
 def test_decouple_leaves_entries_and_the_next_start_takes_them_back(net):
-    backend = backend_in(net, decouple=True)
+    backend = backend_in(net, keep_on_close=True)
     backend.install_trap(120, TS_L, TS_R, LOCAL, REMOTE)
     backend.close()
     assert len(policies(net)) == 3

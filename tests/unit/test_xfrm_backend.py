@@ -290,7 +290,7 @@ def test_cleanup_removes_only_our_reqids():
 @pytest.mark.parametrize("decouple", [False, True])
 def test_close_removes_ours_unless_decoupled(decouple):
     nl, events = FakeNetlink(), FakeEvents()
-    backend = xfrm.XfrmBackend(reqid_range=(100, 199), decouple=decouple, netlink=nl, event_socket=events)
+    backend = xfrm.XfrmBackend(reqid_range=(100, 199), keep_on_close=decouple, netlink=nl, event_socket=events)
     event = ev.install()
     backend.install(event)
     backend.allocate_spi(event.protocol, event.remote_addr, event.local_addr)
