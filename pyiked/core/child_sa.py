@@ -175,7 +175,7 @@ def respond(ike_sa, policy, sa_payload, tsi, tsr, notifies, now, shared=None, no
     pfs = ke is not _NO_KE
     # §1.2: the CHILD SA of IKE_AUTH has no KE of its own: a PFS policy still matches a
     # peer that (rightly) offers no KE method there, and offered ones are ignored
-    suite, peer_spi = proposals.choose(sa_payload, policy.child_proposals_or_default, policy.protocol,
+    suite, peer_spi = proposals.choose(sa_payload, engine.child_specs(policy), policy.protocol,
                                        allow_legacy=True, ke_hint=ke.group if pfs and ke is not None else None,
                                        ignore_ke=not pfs)
     ker = None
@@ -243,7 +243,7 @@ def propose(ike_sa, policy, ts_local=None, ts_remote=None, rekey_of=None, pfs_gr
     if ts_local is None:
         ts_local, ts_remote = policy_selectors(policy, ike_sa.local_addr[0], ike_sa.remote_addr[0])
     spi_in = engine.allocate_spi(policy.protocol, ike_sa)
-    specs = _offered_specs(policy.child_proposals_or_default, policy.protocol, pfs_group is not None)
+    specs = _offered_specs(engine.child_specs(policy), policy.protocol, pfs_group is not None)
     offered = proposals.offer(specs, spi_in.to_bytes(4, "big"), ke_first=pfs_group)
     payloads = [offered, wire.TSi(ts_to_wire(ts_local)), wire.TSr(ts_to_wire(ts_remote))]
     transport = policy.transport if transport is None else transport

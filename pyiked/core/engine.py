@@ -17,6 +17,7 @@ internal error is logged and counted without touching other SAs.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import heapq
 import ipaddress
@@ -55,7 +56,7 @@ class Engine:
 
     def __init__(self, store, *, random=os.urandom, spi_allocator=None, ike_port=IKE_PORT,
                  natt_port=NAT_T_PORT, force_udp_encap=False, natt="auto",
-                 backend_supports_transport=True, strict=False, certs=None):
+                 backend_supports_transport=True, strict=False, certs=None, backend_esp=(None, None)):
         self.store = store
         # OS randomness comes through a pool (one getrandom per ~50 handshakes instead of
         # seven per handshake); an injected source (tests) is used as given
@@ -67,6 +68,8 @@ class Engine:
         self.force_udp_encap = force_udp_encap
         self.natt = natt != "off"  # `pyiked -T`: no NAT detection, never float to 4500
         self.backend_supports_transport = backend_supports_transport
+        self.backend_esp = backend_esp  # (encr IDs, integ IDs) the data plane carries; None: any
+        self._child_specs: dict = {}
         self.strict = strict  # tests: re-raise internal errors instead of logging them
         self.certs = certs  # pyiked.core.certs.CertStore: our certificates, CAs, CRLs
         self.signature_auth = certs is not None  # RFC 7427: announce signature hashes
@@ -224,6 +227,7 @@ class Engine:
         Returns the number of IKE SAs deleted (needs `now`; without it none are).
         """
         self.store = store
+        self._child_specs.clear()  # held the old policies' proposals
         self.guard.configure(store.settings)
         self._apply_settings(store.settings)
         if certs is not None:
@@ -463,6 +467,19 @@ class Engine:
         _ALLOWED[key] = (policy, suite, allowed)  # holds both: their ids stay theirs
         return allowed
 
+    def child_specs(self, policy) -> tuple:
+        """The policy's CHILD proposals cut to what the data plane can carry, so that we
+        never agree on a transform (ESP only) the kernel backend would then refuse."""
+        specs = policy.child_proposals_or_default
+        encr_ok, integ_ok = self.backend_esp
+        if (encr_ok is None and integ_ok is None) or policy.protocol != ProtocolId.ESP:
+            return specs
+        cut = self._child_specs.get(id(specs))
+        if cut is None or cut[0] is not specs:  # keyed by id: the entry holds specs alive
+            cut = (specs, carried_specs(specs, encr_ok, integ_ok))
+            self._child_specs[id(specs)] = cut
+        return cut[1]
+
     def extra_init_payloads(self, sa) -> list:
         # §3.7: CERTREQ in the IKE_SA_INIT response when the peer is to show a certificate
         return auth.certreq(sa, sa.policy)
@@ -652,6 +669,19 @@ def _single_host(network, what) -> str:
     if network is None or network.num_addresses != 1:
         raise ValueError(f"initiating needs a single `{what}` address in the policy (or pass one)")
     return str(network.network_address)
+
+
+def carried_specs(specs, encr_ok, integ_ok) -> tuple:
+    """specs without the transforms outside encr_ok / integ_ok (None: all allowed); a spec
+    left without a cipher, or with a non-AEAD cipher and no integrity, is dropped."""
+    out = []
+    for spec in specs:
+        encr = tuple(e for e in spec.encr if encr_ok is None or e[0] in encr_ok)
+        integ = tuple(i for i in spec.integ if integ_ok is None or i in integ_ok)
+        if not encr or (spec.integ and not integ):
+            continue
+        out.append(dataclasses.replace(spec, encr=encr, integ=integ))
+    return tuple(out)
 
 
 # by_identity and by_peer_ip map a key to our SPI (bytes) while one SA has it, and to a

@@ -69,6 +69,7 @@ class Daemon:
             ike_port=ike_port,
             natt_port=natt_port,
             backend_supports_transport=self.backend.supports_transport,
+            backend_esp=(self.backend.esp_encr, self.backend.esp_integ),
             **{"force_udp_encap": self.backend.requires_udp_encap, **(engine_options or {})},
         )
         for family in families:

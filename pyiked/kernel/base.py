@@ -25,6 +25,10 @@ class KernelBackend(abc.ABC):
     requires_udp_encap = False
     #: Whether the backend can carry transport-mode SAs.
     supports_transport = True
+    #: The ESP encryption / integrity transform IDs the backend can carry; None: all of
+    #: them. The engine leaves the others out of CHILD SA negotiation.
+    esp_encr = None
+    esp_integ = None
 
     def allocate_spi(self, protocol: int, src, dst) -> int:
         """An unused inbound SPI (XFRM_MSG_ALLOCSPI for xfrm). Never 0..255 (RFC 4303 §2.1).

@@ -56,7 +56,7 @@ from pyiked.core.events import (
     ChildSAUpdate,
     KernelExpire,
 )
-from pyiked.core.iana import ProtocolId
+from pyiked.core.iana import EncrId, IntegId, ProtocolId
 
 from .base import KernelBackend, KernelError
 from .tun import RouteTable, ThreadedIPRoute, TunDevice, local_address_in
@@ -132,6 +132,11 @@ class UserspaceBackend(KernelBackend):
     name = "userspace"
     requires_udp_encap = True
     supports_transport = False
+    # what pyiked._fast.esp implements: AES-CBC with HMAC-SHA1/SHA2, AES-GCM, ChaCha20-Poly1305
+    esp_encr = frozenset({EncrId.AES_CBC, EncrId.AES_GCM_8, EncrId.AES_GCM_12, EncrId.AES_GCM_16,
+                          EncrId.CHACHA20_POLY1305})
+    esp_integ = frozenset({IntegId.NONE, IntegId.HMAC_SHA1_96, IntegId.HMAC_SHA2_256_128,
+                           IntegId.HMAC_SHA2_384_192, IntegId.HMAC_SHA2_512_256})
 
     def __init__(self, send, tun_name: str = "pyiked%d", mtu: int = 1400, route_table: int = 220,
                  route_priority: int = 220, batch: int = 64, clock=time.monotonic, ipr=None):
