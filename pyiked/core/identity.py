@@ -14,6 +14,7 @@ import ipaddress
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from .der import der_item
 from .iana import IDType
 
 _DN_ATTRIBUTES = {
@@ -42,27 +43,10 @@ _DN_ATTRIBUTES = {
     "GENERATIONQUALIFIER": NameOID.GENERATION_QUALIFIER,
 }
 
-def _der_item(data: bytes, pos: int) -> tuple[int, int, int]:
-    """(tag, start of contents, end of contents) of the DER TLV at pos."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4 or pos + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        pos += count
-    if pos + length > len(data):
-        raise ValueError("truncated DER")
-    return tag, pos, pos + length
-
-
 def _der_children(data: bytes, start: int, end: int):
     pos = start
     while pos < end:
-        tag, cstart, cend = _der_item(data, pos)
+        tag, cstart, cend = der_item(data, pos)
         if cend > end:
             raise ValueError("DER item overruns its parent")
         yield tag, cstart, cend
@@ -78,7 +62,7 @@ def dn_attributes(der: bytes) -> tuple | None:
     Name ::= SEQUENCE OF SET OF SEQUENCE { type OID, value ANY } (RFC 5280 §4.1.2.4).
     """
     try:
-        tag, start, end = _der_item(der, 0)
+        tag, start, end = der_item(der, 0)
         if tag != 0x30 or end != len(der):
             return None
         rdns = []
@@ -146,7 +130,7 @@ _OID_SHORT = {oid.dotted_string: short for short, oid in reversed(_DN_ATTRIBUTES
 
 def _dn_text(der: bytes) -> str:
     """Written-order, comma-separated text of a DER DN (for logs)."""
-    tag, start, end = _der_item(der, 0)
+    tag, start, end = der_item(der, 0)
     if tag != 0x30 or end != len(der):
         raise ValueError("not a DN")
     parts = []

@@ -66,32 +66,20 @@ def test_refused_features():
     ) == ['iked.conf:2:1: rule "policy1": flow NAT (from SRC (NAT)) is not supported yet']
 
 
-def test_refused_transforms_point_at_the_name():
-    text = BASE + ' childsa enc blowfish psk "k"'
-    assert refused(text) == [
-        f'iked.conf:2:{col(text, "blowfish")}: rule "policy1": blowfish is obsolete and not '
-        "supported"
-    ]
-    text = BASE + ' ikesa group brainpool224 psk "k"'
-    assert refused(text) == [
-        f'iked.conf:2:{col(text, "brainpool224")}: rule "policy1": group brainpool224 is not '
-        "supported (no implementation)"
-    ]
-    text = BASE + ' ikesa enc aes-128-gcm group grp1 psk "k"'
-    assert refused(text) == [
-        f'iked.conf:2:{col(text, "grp1")}: rule "policy1": group modp768 MUST NOT be used '
-        "(RFC 8247 §2.4)"
-    ]
-    text = BASE + ' childsa enc aes-128-gcm group ecp192 psk "k"'
-    assert refused(text) == [
-        f'iked.conf:2:{col(text, "ecp192")}: rule "policy1": group ecp192 is not supported '
-        "(96-bit security)"
-    ]
-    text = BASE + ' ikesa enc aes-128-gcm group sntrup761x25519 psk "k"'
-    assert refused(text) == [
-        f'iked.conf:2:{col(text, "sntrup")}: rule "policy1": group sntrup761x25519 is not '
-        "supported (use mlkem768)"
-    ]
+@pytest.mark.parametrize(
+    "extra, word, message",
+    [
+        ("childsa enc blowfish", "blowfish", "blowfish is obsolete and not supported"),
+        ("ikesa group brainpool224", "brainpool224", "group brainpool224 is not supported (no implementation)"),
+        ("ikesa enc aes-128-gcm group grp1", "grp1", "group modp768 MUST NOT be used (RFC 8247 §2.4)"),
+        ("childsa enc aes-128-gcm group ecp192", "ecp192", "group ecp192 is not supported (96-bit security)"),
+        ("ikesa enc aes-128-gcm group sntrup761x25519", "sntrup",
+         "group sntrup761x25519 is not supported (use mlkem768)"),
+    ],
+)
+def test_refused_transforms_point_at_the_name(extra, word, message):
+    text = f'{BASE} {extra} psk "k"'
+    assert refused(text) == [f'iked.conf:2:{col(text, word)}: rule "policy1": {message}']
 
 
 def test_several_refusals_are_all_reported():

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
     encode_dss_signature,
 )
 
+from ..der import der_item
 from ..errors import AuthenticationFailed
 from ..iana import AuthMethod, HashAlgorithm
 
@@ -50,23 +51,13 @@ def _tlv(tag: int, content: bytes) -> bytes:
 
 
 def _read(data: bytes, pos: int) -> tuple[int, bytes, int]:
-    """(tag, contents, position after) of the DER item at pos; ValueError if malformed."""
-    if pos + 2 > len(data):
-        raise ValueError("truncated DER")
-    tag, length = data[pos], data[pos + 1]
-    pos += 2
-    if length & 0x80:
-        count = length & 0x7F
-        if not 1 <= count <= 2 or pos + count > len(data):
-            raise ValueError("bad DER length")
-        length = int.from_bytes(data[pos : pos + count], "big")
-        if length < 0x80:
-            raise ValueError("non-minimal DER length")
-        pos += count
-    end = pos + length
-    if end > len(data):
-        raise ValueError("truncated DER")
-    return tag, data[pos:end], end
+    """(tag, contents, position after) of the DER item at pos; ValueError if malformed.
+    RFC 7427 §3 compares AlgorithmIdentifiers as DER, so a long length form for a short
+    length (not DER, X.690 §10.1) is refused too."""
+    tag, start, end = der_item(data, pos)
+    if data[pos + 1] & 0x80 and end - start < 0x80:
+        raise ValueError("non-minimal DER length")
+    return tag, data[start:end], end
 
 
 def _items(content: bytes) -> list[tuple[int, bytes]]:
