@@ -176,3 +176,15 @@ def test_vendor_id_in_ike_sa_init_by_default():
 
 def test_novendorid_sends_none():
     assert _ike_sa_init_vendor_ids(Settings(vendorid=False)) == [[], []]
+
+
+def test_initiator_refusing_the_responder_tells_it():
+    # B authenticates as someone A does not expect: A drops the SA and says so in an
+    # INFORMATIONAL (§2.21.2), and B removes the SA it had established at once
+    net, pa, pb = pair(b_kw={"srcid": "mallory.pk.test"})
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=1)  # far below any retransmission or liveness timer
+    a, b = net.engines[A_IP], net.engines[B_IP]
+    assert not a.ike_sas() and not b.ike_sas()
+    assert [d.reason for d in net.of_type(B_IP, IkeSADown)] == ["peer refused our authentication"]
+    assert not net.of_type(A_IP, IkeSAUp)

@@ -187,14 +187,29 @@ def handle_response(sa, payloads, now):
     check_refusal(payloads, first=True)
     idr, auth_p = _find(payloads, PayloadType.IDr), _find(payloads, PayloadType.AUTH)
     peer_id = identity.identity_from_payload(idr.id_type, idr.data)
-    if policy.dstid is not None and not identity.identity_matches(policy.dstid, peer_id):
-        raise AuthenticationFailed(f"peer identity {peer_id} is not {policy.dstid}")
-    auth.verify_peer(sa, policy, auth_p, idr, payloads)  # §2.16: before any EAP, too
+    try:
+        if policy.dstid is not None and not identity.identity_matches(policy.dstid, peer_id):
+            raise AuthenticationFailed(f"peer identity {peer_id} is not {policy.dstid}")
+        auth.verify_peer(sa, policy, auth_p, idr, payloads)  # §2.16: before any EAP, too
+    except AuthenticationFailed:
+        report_auth_failure(sa, now)
+        raise
     sa.remote_id = peer_id
     eap_p = _find(payloads, PayloadType.EAP)
     if auth.uses_eap_as_client(sa, policy) or eap_p is not None:
         return ike_auth_eap.client_first(sa, policy, idr, eap_p, now)
     finish_initiator(sa, payloads, now)
+
+
+def report_auth_failure(sa, now) -> None:
+    """§2.21.2: an error found by the initiator MAY go back in a separate INFORMATIONAL
+    (the one exception to never starting an exchange over an error in a response), so the
+    responder drops the SA at once instead of keeping it until it times out. Sent once:
+    our side of the SA is gone before any answer could come."""
+    notify = wire.Notify(NotifyType.AUTHENTICATION_FAILED)
+    datagrams = sa.protect(ExchangeType.INFORMATIONAL, sa.send_id, False, [notify])
+    sa.send_id += 1
+    sa.transmit(datagrams, now)
 
 
 def check_refusal(payloads, first: bool) -> None:

@@ -32,6 +32,10 @@ def respond(sa, payloads, now):
             paired.setdefault(p.protocol_id, []).extend(_delete_children(sa, p, now))
         elif p.payload_type == PayloadType.N:
             _log_notify(sa, p)
+            if p.type == NotifyType.AUTHENTICATION_FAILED and not sa.initiator:
+                # §2.21.2: the initiator refused our AUTH in a separate INFORMATIONAL;
+                # the IKE SA it just authenticated never came up on its side
+                return Response([], lambda t: sa.engine.destroy(sa, "peer refused our authentication", t))
     for protocol, spis in paired.items():
         if spis:
             response.append(wire.Delete(protocol, spis))
