@@ -115,6 +115,10 @@ class _Entry:
         return self.peer.match(remote_key) and self.local.match(local_key)
 
 
+def _index(entry) -> int:
+    return entry.index
+
+
 class PolicyStore:
     def __init__(self, config: Config, resolver: Callable[[str], list] | None = None):
         self.config = config
@@ -126,17 +130,26 @@ class PolicyStore:
         self._resolved: dict[str, frozenset] = {}
         entries = [_Entry(i, p, self._resolve) for i, p in enumerate(config.policies)]
         self._entries = [e for e in entries if not e.policy.skip]
-        # Index rules whose peer is a host (or a resolved name) by that address, so a lookup
-        # tests those rules plus the ones with a network or `any`, not every rule.
+        # Index rules by their peer: a host (or a resolved name) by its address, a network
+        # by its prefix, in one table per (family, prefix length). A lookup then tests the
+        # rules of that address, of the few prefixes that hold it, and those with `any`,
+        # not every rule. Each list keeps file order.
         self._by_peer: dict[tuple[int, int], list[_Entry]] = {}
+        self._by_net: dict[int, list[tuple[int, dict[int, list[_Entry]]]]] = {}
         self._wide: list[_Entry] = []
+        nets: dict[tuple[int, int], dict[int, list[_Entry]]] = {}
         for entry in self._entries:
             hosts = entry.peer.exact_hosts()
-            if hosts is None:
-                self._wide.append(entry)
-            else:
+            if hosts is not None:
                 for key in hosts:
                     self._by_peer.setdefault(key, []).append(entry)
+            elif entry.peer.version:
+                side = entry.peer
+                nets.setdefault((side.version, side.mask), {}).setdefault(side.net, []).append(entry)
+            else:
+                self._wide.append(entry)
+        for (version, mask), table in nets.items():
+            self._by_net.setdefault(version, []).append((mask, table))
         defaults = [p for p in config.policies if p.default]
         self.default: Policy | None = defaults[-1] if defaults else None
 
@@ -182,10 +195,20 @@ class PolicyStore:
 
     def _in_order(self, remote_key) -> Iterable[_Entry]:
         """The rules that may match remote_key, in file order."""
+        version, value = remote_key
+        found = []
         exact = self._by_peer.get(remote_key)
-        if not exact:
+        if exact:
+            found.append(exact)
+        for mask, table in self._by_net.get(version, ()):
+            entries = table.get(value & mask)
+            if entries:
+                found.append(entries)
+        if not found:
             return self._wide
-        return heapq.merge(exact, self._wide, key=lambda e: e.index)
+        if len(found) == 1 and not self._wide:
+            return found[0]
+        return heapq.merge(*found, self._wide, key=_index)
 
     def _evaluate(self, remote_key, match: Callable[[_Entry], bool]) -> list[Policy]:
         """Matching policies, best first: the last match, or the first matching quick."""

@@ -5,6 +5,8 @@ engine proposes."""
 import ipaddress
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pyiked.config import PolicyStore, flow_selectors, parse_config_text, parse_identity
 from pyiked.config.identity import identity_from_payload
@@ -253,3 +255,22 @@ def test_reload_is_a_new_store():
     current = new
     assert seen.candidates("10.0.0.1", "192.0.2.1")[0].name == "old"
     assert current.candidates("10.0.0.1", "192.0.2.1")[0].name == "new"
+
+
+PEERS = ["any", "10.231.0.0/16", "10.231.1.0/24", "10.231.1.4/30", "10.231.1.5", "10.231.2.0/24",
+         "10.0.0.0/8", "2001:db8::/32", "2001:db8::5", "0.0.0.0/0"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(rules=st.lists(st.tuples(st.sampled_from(PEERS), st.booleans()), min_size=1, max_size=12),
+       host=st.integers(0, 7))
+def test_indexes_give_what_a_scan_of_every_rule_gives(rules, host):
+    # the host and prefix indexes must not change which rules match, nor their order
+    text = "".join(f'ikev2 "r{i}"{" quick" if quick else ""} passive esp from 10.231.9.0/24 to '
+                   f'10.231.8.0/24 peer {peer} psk "k"\n' for i, (peer, quick) in enumerate(rules))
+    s = store(text)
+    for remote in (f"10.231.1.{host}", f"10.231.2.{host}", f"10.9.0.{host}", f"2001:db8::{host}",
+                   f"192.0.2.{host}"):
+        key = (ipaddress.ip_address(remote).version, int(ipaddress.ip_address(remote)))
+        scanned = [e for e in s._entries if e.peer.match(key)]
+        assert list(s._in_order(key)) == scanned, remote
