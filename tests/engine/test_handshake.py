@@ -72,11 +72,9 @@ def test_lossy_network_still_establishes_once(seed):
     net.engines[A_IP].initiate(pa, 0.0)
     net.run(until=120)
     b = net.engines[B_IP]
-    a = net.engines[A_IP]
-    if not net.of_type(A_IP, IkeSAUp):
-        # 25 % loss can exhaust 5 retransmissions: then both sides must have cleaned up
-        assert not [s for s in a.ike_sas() if s.state == State.ESTABLISHED]
-        return
+    # these seeds all get through 25 % loss within 5 retransmissions (the simulation is
+    # deterministic): the SA must come up, once on each side
+    assert len(net.of_type(A_IP, IkeSAUp)) == 1
     assert len(net.of_type(B_IP, IkeSAUp)) == 1  # the responder processed AUTH once
     assert len(installs(net, B_IP)) == 1 and len(installs(net, A_IP)) == 1
     assert_mirrored(net)
@@ -280,3 +278,42 @@ def test_child_proposals_are_cut_to_what_the_data_plane_carries(on_a):
 def test_a_policy_with_nothing_the_data_plane_carries_gets_no_child_sa():
     # NO_PROPOSAL_CHOSEN for the CHILD SA, where before it was agreed and then refused
     assert _child_encr_with_userspace_backend((CTR,), (CTR,), on_a=False) == [[], []]
+
+
+def _transcript(seed):
+    net, pa, pb = pair(seed=seed, net_kw={"loss": 0.1, "reorder": 0.2})
+    seen = []
+
+    def tap(data, src, dst):
+        seen.append((data, src, dst))
+        return data
+
+    net.tap = tap
+    net.engines[A_IP].initiate(pa, 0.0)
+    net.run(until=30)
+    return seen, [type(e).__name__ for ip in (A_IP, B_IP) for e in net.events[ip]]
+
+
+def test_injected_randomness_makes_a_run_repeat_exactly():
+    # DESIGN: time and randomness come in from outside, so one seed gives the same
+    # datagrams, byte for byte, and the same events; another seed gives other bytes
+    first, again, other = _transcript(3), _transcript(3), _transcript(4)
+    assert first == again and len(first[0]) >= 4
+    assert first[0][0][0] != other[0][0][0]
+
+
+def test_a_child_sa_the_kernel_refused_is_deleted_on_both_sides():
+    # issue 8: an install failure tears the CHILD SA down with a Delete to the peer; the
+    # IKE SA stays
+    net, pa, pb = pair()
+    establish(net, pa)
+    (inst,) = installs(net, B_IP)
+    b = net.engines[B_IP]
+    b.child_install_failed(inst.child_id, "kernel lacks ESP", net.now)
+    net.run(until=net.now + 10)
+    (a_removed,) = net.of_type(A_IP, ChildSARemove)
+    (b_removed,) = net.of_type(B_IP, ChildSARemove)
+    assert a_removed.inbound_spi == b_removed.outbound_spi
+    (a_sa,), (b_sa,) = net.engines[A_IP].ike_sas(), b.ike_sas()
+    assert not a_sa.children and not b_sa.children
+    assert a_sa.state == b_sa.state == State.ESTABLISHED
