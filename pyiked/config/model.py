@@ -178,6 +178,9 @@ class Settings:
     halfopen_limit: int = 20000
     halfopen_limit_ip: int = 20
     halfopen_timeout: int = 60
+    cookie_secret_lifetime: int = 60  # seconds a cookie secret is used (then one more accepted)
+    cookie_hold: int = 10  # seconds cookie mode stays on after the load falls (hysteresis)
+    invalid_spi_rate: int = 10  # INVALID_IKE_SPI notifies per second at most (burst: twice)
     # road warriors (pyiked): the largest IP datagram of an IKE fragment (0: 576 over IPv4,
     # 1280 over IPv6, OpenIKED's sizes), and RSASSA-PSS for RFC 7427 RSA signatures
     fragment_size: int = 0

@@ -80,8 +80,10 @@ _SET_NUMBERS = {
     "halfopen_limit_ip": 1,
     "fragment_size": 0,
     "retransmit_tries": 0,
+    "invalid_spi_rate": 0,
 }
-_SET_TIMES = {"halfopen_timeout": 1, "dpd_check_interval": 0, "retransmit_timeout": 1}
+_SET_TIMES = {"halfopen_timeout": 1, "dpd_check_interval": 0, "retransmit_timeout": 1,
+              "cookie_secret_lifetime": 1, "cookie_hold": 1}
 
 _MACRO_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
 _NUMBER = re.compile(r"-?[0-9]+\Z")

@@ -72,8 +72,9 @@ def _settings(s: Settings) -> str:
                 line += f" maxage {s.ocsp_maxage}"
         lines.append(line)
     for key in ("dpd_check_interval", "cookie_threshold", "cookie_threshold_ip",
-                "halfopen_limit", "halfopen_limit_ip", "halfopen_timeout", "fragment_size",
-                "retransmit_timeout", "retransmit_tries"):
+                "halfopen_limit", "halfopen_limit_ip", "halfopen_timeout", "cookie_secret_lifetime",
+                "cookie_hold", "invalid_spi_rate", "fragment_size", "retransmit_timeout",
+                "retransmit_tries"):
         lines.append(f"set {key} {getattr(s, key)}")
     return "\n".join(lines)
 

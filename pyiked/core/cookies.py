@@ -27,13 +27,14 @@ import logging
 log = logging.getLogger("pyiked.engine")
 
 SECRET_LEN = 32
-SECRET_LIFETIME = 60.0  # seconds a secret makes cookies; accepted for one more period
-HOLD = 10.0  # seconds of a demand window (hysteresis)
+SECRET_LIFETIME = 60.0  # seconds a secret makes cookies (`set cookie_secret_lifetime`)
+HOLD = 10.0  # seconds of a demand window, the hysteresis (`set cookie_hold`)
 
 
 class Cookies:
     __slots__ = ("random", "threshold", "version", "secret", "prev_version", "prev_secret",
-                 "rotate_at", "on", "window_end", "demand", "last_demand", "engaged", "current")
+                 "rotate_at", "on", "window_end", "demand", "last_demand", "engaged", "current",
+                 "secret_lifetime", "hold")
 
     def __init__(self, random, threshold: int):
         self.random = random
@@ -49,11 +50,13 @@ class Cookies:
         self.last_demand = 0
         self.engaged = 0  # how often the mode went on (stats, tests)
         self.current = (self.version, self.secret, self.prev_version, self.prev_secret)
+        self.secret_lifetime = SECRET_LIFETIME
+        self.hold = HOLD
 
     def secrets(self, now: float):
         """(version, secret, previous version, previous secret), rotating when due."""
         if not self.rotate_at:
-            self.rotate_at = now + SECRET_LIFETIME
+            self.rotate_at = now + self.secret_lifetime
         elif now >= self.rotate_at:
             self.rotate(now)
         return self.current
@@ -62,7 +65,7 @@ class Cookies:
         self.prev_version, self.prev_secret = self.version, self.secret
         self.version = (self.version + 1) & 0xFF
         self.secret = self.random(SECRET_LEN)
-        self.rotate_at = now + SECRET_LIFETIME
+        self.rotate_at = now + self.secret_lifetime
         self.current = (self.version, self.secret, self.prev_version, self.prev_secret)
         log.debug("cookie secret rotated (version %d)", self.version)
 
@@ -72,21 +75,21 @@ class Cookies:
             if now < self.window_end or self.threshold <= 0:
                 return True
             # the window just ended; if a whole one passed since, no request came at all
-            self.last_demand = self.demand if now < self.window_end + HOLD else 0
+            self.last_demand = self.demand if now < self.window_end + self.hold else 0
             self.demand = 0
-            self.window_end = now + HOLD
+            self.window_end = now + self.hold
             low = self.threshold / 2
             if half_open < low and self.last_demand < low:
                 self.on = False
                 log.info("cookie mode off (%d half-open)", half_open)
             else:
                 log.info("cookie mode: %d requests without a cookie in %.0f s, %d half-open",
-                         self.last_demand, HOLD, half_open)
+                         self.last_demand, self.hold, half_open)
             return self.on
         if half_open >= self.threshold:
             self.on = True
             self.engaged += 1
             self.demand = 0
-            self.window_end = now + HOLD
+            self.window_end = now + self.hold
             log.warning("cookie mode on: %d half-open IKE SAs (threshold %d)", half_open, self.threshold)
         return self.on

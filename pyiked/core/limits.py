@@ -15,7 +15,7 @@ Half-open means a responder IKE SA between our IKE_SA_INIT response and IKE_AUTH
 lasts at most `halfopen_timeout`. All thresholds are iked.conf `set` options.
 
 A request for an IKE SPI we do not know may get an unprotected INVALID_IKE_SPI
-(§2.21.4, §1.5), never a response, and at most INVALID_SPI_RATE per second (a token
+(§2.21.4, §1.5), never a response, and at most `set invalid_spi_rate` per second (a token
 bucket), so the daemon cannot be made a reflector. Anything else unauthenticated that
 does not fit is dropped silently.
 """
@@ -31,8 +31,6 @@ from .iana import NON_ESP_MARKER, NotifyType
 
 log = logging.getLogger("pyiked.engine")
 
-INVALID_SPI_RATE = 10.0  # INVALID_IKE_SPI notifications per second, at most
-INVALID_SPI_BURST = 20.0
 _RESPONSE, _INITIATOR = 0x20, 0x08
 
 
@@ -65,7 +63,7 @@ class Guard:
         self.cookies = Cookies(engine.random, settings.cookie_threshold)
         self.half_open = 0
         self.by_ip: dict[str, int] = {}
-        self.invalid_spi = TokenBucket(INVALID_SPI_RATE, INVALID_SPI_BURST)
+        self.invalid_spi = TokenBucket(0.0, 0.0)
         self.configure(settings)
 
     def configure(self, settings) -> None:
@@ -73,6 +71,13 @@ class Guard:
         self.limit_ip = settings.halfopen_limit_ip
         self.cookie_threshold_ip = settings.cookie_threshold_ip
         self.cookies.threshold = settings.cookie_threshold
+        self.cookies.secret_lifetime = float(settings.cookie_secret_lifetime)
+        self.cookies.hold = float(settings.cookie_hold)
+        # `set invalid_spi_rate`: INVALID_IKE_SPI notifies per second, bursts of twice that
+        rate = float(settings.invalid_spi_rate)
+        bucket = self.invalid_spi
+        bucket.rate, bucket.burst = rate, 2 * rate
+        bucket.tokens = min(bucket.tokens, bucket.burst) if bucket.stamp is not None else bucket.burst
 
     # -- half-open bookkeeping (the engine calls these as responder SAs come and go) --------
 

@@ -117,8 +117,10 @@ def test_cookies_per_source_address():
     assert is_full_answer(ok) and b.guard.by_ip["10.231.70.1"] == 3
 
 
-def test_secret_rotation_keeps_the_previous_secret():
-    b = responder(cookie_threshold=0)  # 0: cookies always
+@pytest.mark.parametrize("lifetime", [cookies_mod.SECRET_LIFETIME, 5])
+def test_secret_rotation_keeps_the_previous_secret(lifetime):
+    # `set cookie_secret_lifetime` (default 60 s)
+    b = responder(cookie_threshold=0, cookie_secret_lifetime=int(lifetime))  # 0: cookies always
     base = template()
     reqs = [(with_spi(base, bytes([i]) * 8), ("10.231.71.1", 500)) for i in (1, 2, 3)]
     cookies = [cookie_of(a) for a in feed(b, reqs, 0.0)]
@@ -126,13 +128,13 @@ def test_secret_rotation_keeps_the_previous_secret():
     (a1,) = feed(b, [(with_cookie(reqs[0][0], cookies[0]), reqs[0][1])], 1.0)
     assert is_full_answer(a1)
     # one rotation later, a cookie from the previous secret still works
-    (a2,) = feed(b, [(with_cookie(reqs[1][0], cookies[1]), reqs[1][1])], cookies_mod.SECRET_LIFETIME + 1)
+    (a2,) = feed(b, [(with_cookie(reqs[1][0], cookies[1]), reqs[1][1])], lifetime + 1)
     assert is_full_answer(a2)
     # two rotations later it does not: a fresh cookie with a new version comes back
-    (a3,) = feed(b, [(with_cookie(reqs[2][0], cookies[2]), reqs[2][1])], 2 * cookies_mod.SECRET_LIFETIME + 2)
+    (a3,) = feed(b, [(with_cookie(reqs[2][0], cookies[2]), reqs[2][1])], 2 * lifetime + 2)
     fresh = cookie_of(a3)
     assert fresh is not None and fresh[0] == (cookies[2][0] + 2) % 256
-    (a4,) = feed(b, [(with_cookie(reqs[2][0], fresh), reqs[2][1])], 2 * cookies_mod.SECRET_LIFETIME + 3)
+    (a4,) = feed(b, [(with_cookie(reqs[2][0], fresh), reqs[2][1])], 2 * lifetime + 3)
     assert is_full_answer(a4)
     assert b.stats["cookies_accepted"] == 3
 
@@ -266,12 +268,20 @@ def test_invalid_ike_spi_for_unknown_requests_only_and_rate_limited():
     assert n.type == NotifyType.INVALID_IKE_SPI
     # never to a response (§2.21)
     assert feed(b, [(_request(ExchangeType.INFORMATIONAL, 0x20), ("10.231.74.1", 500))], 0.0) == [None]
-    # at most INVALID_SPI_BURST at once, then INVALID_SPI_RATE per second
+    # at most twice `set invalid_spi_rate` (10) at once, then that many per second
     burst = feed(b, [(_request(ExchangeType.CREATE_CHILD_SA, 0), ("10.231.74.2", 500))] * 100, 0.0)
     assert sum(a is not None for a in burst) == 19
     later = feed(b, [(_request(ExchangeType.CREATE_CHILD_SA, 0), ("10.231.74.2", 500))] * 100, 1.0)
     assert sum(a is not None for a in later) == 10
     assert not b.ike_sas() and b.stats["invalid_ike_spi_suppressed"] == 171
+
+
+@pytest.mark.parametrize("rate, first_second", [(3, 6 + 3), (0, 0)])
+def test_invalid_spi_rate_is_configurable(rate, first_second):
+    b = responder(invalid_spi_rate=rate)  # 0: never answer an unknown SPI
+    answers = [feed(b, [(_request(ExchangeType.INFORMATIONAL, 0x08), ("10.231.74.3", 500))] * 50, t)
+               for t in (0.0, 1.0)]
+    assert sum(a is not None for batch in answers for a in batch) == first_second
 
 
 @pytest.mark.parametrize("threshold", [0, 100])

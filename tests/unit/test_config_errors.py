@@ -24,6 +24,15 @@ def error_of(text, **kw):
     return exc.value
 
 
+KNOWN_SETTINGS = (
+    "active, cert_partial_chain, cookie_hold, cookie_secret_lifetime, cookie_threshold, "
+    "cookie_threshold_ip, couple, decouple, dpd_check_interval, enforcesingleikesa, fragment_size, "
+    "fragmentation, halfopen_limit, halfopen_limit_ip, halfopen_timeout, invalid_spi_rate, mobike, "
+    "noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, nostickyaddress, novendorid, ocsp, "
+    "passive, retransmit_timeout, retransmit_tries, rsa_pss, stickyaddress, vendorid"
+)
+
+
 CASES = [
     # -- the grammar: what was expected, and what came instead
     ("ikev2 esp from 10.0.0.0/8 port 23 port 24 to 10.1.0.0/16",
@@ -67,12 +76,7 @@ CASES = [
     # -- macros and settings
     ('esp = "x"', 'iked.conf:1:1: macro name "esp" is a reserved word'),
     ('"a-b" = "x"', 'iked.conf:1:1: invalid macro name "a-b": use letters, digits, _'),
-    ("set foo", 'iked.conf:1:5: unknown setting "foo" (known: active, cert_partial_chain, '
-     "cookie_threshold, cookie_threshold_ip, couple, decouple, dpd_check_interval, "
-     "enforcesingleikesa, fragment_size, fragmentation, halfopen_limit, halfopen_limit_ip, "
-     "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, "
-     "nostickyaddress, novendorid, ocsp, passive, retransmit_timeout, retransmit_tries, rsa_pss, "
-     "stickyaddress, vendorid)"),
+    ("set foo", f'iked.conf:1:5: unknown setting "foo" (known: {KNOWN_SETTINGS})'),
     ("set dpd_check_interval -1",
      'iked.conf:1:24: expected a time (seconds, or with an m or h suffix), got "-1"'),
     ("set dpd_check_interval 5d", 'iked.conf:1:24: invalid time "5d": use N, Nm or Nh'),
@@ -202,12 +206,7 @@ def test_errors_in_included_files_name_that_file(tmp_path):
     os.chmod(inc, 0o600)
     exc = error_of(f'include "{inc}"\nset passive now')
     assert exc.describe() == (
-        f'{inc}:2:5: unknown setting "nosuchthing" (known: active, cert_partial_chain, '
-        "cookie_threshold, cookie_threshold_ip, couple, decouple, dpd_check_interval, "
-        "enforcesingleikesa, fragment_size, fragmentation, halfopen_limit, halfopen_limit_ip, "
-        "halfopen_timeout, mobike, noenforcesingleikesa, nofragmentation, nomobike, norsa_pss, "
-        "nostickyaddress, novendorid, ocsp, passive, retransmit_timeout, retransmit_tries, rsa_pss, "
-        "stickyaddress, vendorid)\n"
+        f'{inc}:2:5: unknown setting "nosuchthing" (known: {KNOWN_SETTINGS})\n'
         'iked.conf:2:13: expected end of line, got "now"'
     )
 

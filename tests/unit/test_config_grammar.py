@@ -74,6 +74,10 @@ def test_defaults_without_set_lines():
         ("set halfopen_limit_ip 10", "halfopen_limit_ip", 10),
         ("set halfopen_timeout 30", "halfopen_timeout", 30),
         ("set halfopen_timeout 1m", "halfopen_timeout", 60),
+        ("set cookie_secret_lifetime 2m", "cookie_secret_lifetime", 120),
+        ("set cookie_hold 30", "cookie_hold", 30),
+        ("set invalid_spi_rate 0", "invalid_spi_rate", 0),
+        ("set invalid_spi_rate 50", "invalid_spi_rate", 50),
     ],
 )
 def test_set(line, field, value):
