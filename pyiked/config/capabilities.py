@@ -20,6 +20,7 @@ import dataclasses
 from dataclasses import dataclass
 
 from pyiked.core.iana import EncrId, EsnId, IntegId, KeId, PrfId, ProtocolId
+from pyiked.core.proposals import carried_specs
 
 from . import names
 from .errors import ConfigError, ConfigWarning
@@ -271,6 +272,42 @@ def check_capabilities(
                 and "mobike" not in settings_at:
             level = Support(WARN, level.note + ' (on by default; "set nomobike" turns it off)')
         _report(level, f"set:{key}", "", pos, errors, warnings)
+    return errors, warnings
+
+
+def check_data_plane(config: Config, positions: list[dict] | None, plane) -> tuple[
+        list[ConfigError], list[ConfigWarning]]:
+    """What the kernel backend that will carry the CHILD SAs cannot do. `plane` is its
+    class (pyiked.kernel.backend_class): name, supports_transport, esp_encr, esp_integ.
+    A transport rule it cannot carry, or a rule none of whose childsa transforms it has,
+    is refused; a childsa transform it lacks is left out of negotiation, with a warning."""
+    errors: list[ConfigError] = []
+    warnings: list[ConfigWarning] = []
+    main = config.files[0] if config.files else "iked.conf"
+    encr_ok, integ_ok = plane.esp_encr, plane.esp_integ
+    for i, policy in enumerate(config.policies):
+        where = positions[i] if positions and i < len(positions) else {}
+        rule_at = where.get("rule") or _source_position(policy.source, main)
+        subject = f'rule "{policy.name}"'
+        if policy.transport and not plane.supports_transport:
+            pos = where.get("transport") or rule_at
+            errors.append(ConfigError(*pos, f"{subject}: the {plane.name} data plane has no "
+                                      "transport mode"))
+        if policy.protocol != ProtocolId.ESP or (encr_ok is None and integ_ok is None):
+            continue
+        if not carried_specs(policy.child_proposals_or_default, encr_ok, integ_ok):
+            errors.append(ConfigError(*rule_at, f"{subject}: none of its childsa transforms is "
+                                      f"carried by the {plane.name} data plane"))
+            continue
+        for proposal in policy.child_proposals:
+            lacking = [(names.ENCR_BY_ID.get((e, bits), f"enc {e}"), f"encr:{e}:{bits}")
+                       for e, bits in proposal.encr if encr_ok is not None and e not in encr_ok]
+            lacking += [(names.INTEG_BY_ID.get(a, f"auth {a}"), f"integ:{a}")
+                        for a in proposal.integ if integ_ok is not None and a not in integ_ok]
+            for label, pos_key in lacking:
+                pos = where.get(pos_key) or rule_at
+                warnings.append(ConfigWarning(*pos, f"{subject}: childsa {label} is not carried "
+                                              f"by the {plane.name} data plane: left out"))
     return errors, warnings
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .capabilities import check_capabilities, effective_config
+from .capabilities import check_capabilities, check_data_plane, effective_config
 from .errors import ConfigError, ConfigWarning
 from .model import Config
 from .parser import Parser, Resolver
@@ -27,9 +27,14 @@ class ParseResult:
     positions: list[dict]  # per policy: feature -> (file, line, column)
     settings_at: dict  # Settings field -> (file, line, column) of its `set` line
 
-    def check(self) -> tuple[Config, list[ConfigWarning]]:
-        """The effective config and all warnings; ConfigError for refused features."""
+    def check(self, data_plane=None) -> tuple[Config, list[ConfigWarning]]:
+        """The effective config and all warnings; ConfigError for refused features. With
+        data_plane (a kernel backend class), also what that backend cannot carry."""
         errors, warnings = check_capabilities(self.config, self.positions, self.settings_at)
+        if data_plane is not None:
+            more_errors, more_warnings = check_data_plane(self.config, self.positions, data_plane)
+            errors += more_errors
+            warnings += more_warnings
         if errors:
             raise ConfigError.collect(errors)
         return effective_config(self.config), self.warnings + warnings
@@ -109,9 +114,11 @@ def load_config(
     *,
     check: bool = True,
     resolver: Resolver | None = None,
+    data_plane=None,
 ) -> tuple[Config, list[ConfigWarning]]:
-    """Read and check a configuration file (and what it includes)."""
+    """Read and check a configuration file (and what it includes); with data_plane (a
+    kernel backend class), also against what that backend carries."""
     result = parse_file(path, defines, resolver=resolver)
     if check:
-        return result.check()
+        return result.check(data_plane)
     return result.config, result.warnings

@@ -17,7 +17,6 @@ internal error is logged and counted without touching other SAs.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import heapq
 import ipaddress
@@ -476,7 +475,7 @@ class Engine:
             return specs
         cut = self._child_specs.get(id(specs))
         if cut is None or cut[0] is not specs:  # keyed by id: the entry holds specs alive
-            cut = (specs, carried_specs(specs, encr_ok, integ_ok))
+            cut = (specs, proposals.carried_specs(specs, encr_ok, integ_ok))
             self._child_specs[id(specs)] = cut
         return cut[1]
 
@@ -669,19 +668,6 @@ def _single_host(network, what) -> str:
     if network is None or network.num_addresses != 1:
         raise ValueError(f"initiating needs a single `{what}` address in the policy (or pass one)")
     return str(network.network_address)
-
-
-def carried_specs(specs, encr_ok, integ_ok) -> tuple:
-    """specs without the transforms outside encr_ok / integ_ok (None: all allowed); a spec
-    left without a cipher, or with a non-AEAD cipher and no integrity, is dropped."""
-    out = []
-    for spec in specs:
-        encr = tuple(e for e in spec.encr if encr_ok is None or e[0] in encr_ok)
-        integ = tuple(i for i in spec.integ if integ_ok is None or i in integ_ok)
-        if not encr or (spec.integ and not integ):
-            continue
-        out.append(dataclasses.replace(spec, encr=encr, integ=integ))
-    return tuple(out)
 
 
 # by_identity and by_peer_ip map a key to our SPI (bytes) while one SA has it, and to a

@@ -383,3 +383,16 @@ def child_spec_groups(specs) -> list[int]:
             if g != KeId.NONE and g not in out:
                 out.append(g)
     return out
+
+
+def carried_specs(specs, encr_ok, integ_ok) -> tuple:
+    """specs without the transforms outside encr_ok / integ_ok (None: all allowed); a spec
+    left without a cipher, or with a non-AEAD cipher and no integrity, is dropped."""
+    out = []
+    for spec in specs:
+        encr = tuple(e for e in spec.encr if encr_ok is None or e[0] in encr_ok)
+        integ = tuple(i for i in spec.integ if integ_ok is None or i in integ_ok)
+        if not encr or (spec.integ and not integ):
+            continue
+        out.append(replace(spec, encr=encr, integ=integ))
+    return tuple(out)

@@ -4,8 +4,9 @@
            [--backend xfrm|userspace|memory] [--metrics ADDR]
     pyiked demo [ARGS...]
 
--n checks the configuration and exits 0 (valid) or 1 (errors), like `iked -n`; with -v it
-also prints the configuration in canonical form on stdout. Otherwise the daemon runs
+-n checks the configuration and exits 0 (valid) or 1 (errors), like `iked -n`, including
+what the data plane of --backend (auto: as at start, by probing this kernel) cannot carry;
+with -v it also prints the configuration in canonical form on stdout. Otherwise the daemon runs
 (pyiked.daemon.run.run). `pyiked demo ARGS` hands ARGS to pyiked.daemon.demo.main.
 """
 
@@ -18,6 +19,7 @@ import sys
 
 from pyiked.config.errors import ConfigError
 from pyiked.config.loader import parse_file
+from pyiked.kernel import KernelError, backend_class
 from pyiked.config.printer import format_config
 
 DEFAULT_CONFIG = "/etc/iked.conf"
@@ -111,8 +113,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     args.defines = dict(args.defines)
     try:
+        data_plane = backend_class(args.backend)  # "auto" probes this kernel, as at start
+    except (KernelError, ImportError) as exc:
+        print(f"pyiked: kernel backend {args.backend}: {exc}", file=sys.stderr)
+        return 1
+    try:
         result = parse_file(args.file, args.defines)
-        config, warnings = result.check()
+        config, warnings = result.check(data_plane)
     except ConfigError as exc:
         print(exc.describe(), file=sys.stderr)
         if not args.check_only:

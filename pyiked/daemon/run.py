@@ -87,23 +87,10 @@ class Daemon:
                 self.backend.prepare_socket(ep.sock, port == natt_port)
         self.engine.on_esp = getattr(self.backend, "handle_esp", None)
         self.backend.coupled = self.coupled
-        self._warn_unsupported()
         self.iked_dir = None  # where certificates live, for reloads (run() sets it)
         self._loop = None
         self._timer = None
         self._stopped = None
-
-    def _warn_unsupported(self) -> None:
-        """Rules this data plane cannot carry: say so once, at load, not per handshake."""
-        name = self.backend.name
-        for policy in self.store.policies:
-            if policy.transport and not self.backend.supports_transport:
-                log.warning("policy %s: the %s data plane has no transport mode: its CHILD SAs "
-                            "will be refused (NO_PROPOSAL_CHOSEN)", policy.name, name)
-            if not self.engine.child_specs(policy):
-                log.warning("policy %s: none of its childsa transforms is carried by the %s data "
-                            "plane: its CHILD SAs will be refused (NO_PROPOSAL_CHOSEN)",
-                            policy.name, name)
 
     # -- I/O ---------------------------------------------------------------------------
 
@@ -280,7 +267,6 @@ class Daemon:
             except CertStoreError as exc:
                 log.error("certificates not reloaded: %s", exc)
         deleted = self.engine.reload(self.store, self.now() if self._loop else None, certs=certs)
-        self._warn_unsupported()
         self.active = config.settings.active and not self.force_passive
         if config.settings.couple != self.coupled:
             self.set_coupled(config.settings.couple)
@@ -298,7 +284,7 @@ class Daemon:
         path = path or self.config_file
         if not path:
             raise ValueError("no configuration file to reload")
-        config, warnings = load_config(path, self.defines)
+        config, warnings = load_config(path, self.defines, data_plane=type(self.backend))
         for warning in warnings:
             log.warning("%s", warning)
         return config, warnings

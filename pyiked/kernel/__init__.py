@@ -27,30 +27,38 @@ def kernel_has_esp() -> bool:
     return probe()
 
 
-def choose_backend(name: str | None, send=None, **options) -> KernelBackend:
+def backend_class(name: str | None) -> type[KernelBackend]:
+    """The backend class `name` means; "auto" (or None) probes the kernel: xfrm when it
+    can hold ESP SAs, otherwise userspace. Its class attributes tell what it carries."""
     if name in (None, "", "auto"):
-        if kernel_has_esp():
-            name = "xfrm"
-        else:
-            log.warning("the kernel cannot hold ESP SAs (no CONFIG_INET_ESP, or no XFRM "
-                        "access): using the userspace ESP data plane over TUN, which forces "
-                        "UDP encapsulation")
-            name = "userspace"
+        name = "xfrm" if kernel_has_esp() else "userspace"
     if name == "xfrm":
         from .xfrm import XfrmBackend
 
-        return XfrmBackend(**options)
+        return XfrmBackend
     if name == "userspace":
-        if send is None:
-            raise KernelError("the userspace backend needs the daemon's send() on the 4500 socket")
         from .userspace import UserspaceBackend
 
-        return UserspaceBackend(send, **options)
+        return UserspaceBackend
     if name == "memory":
         from .memory import MemoryBackend
 
-        return MemoryBackend()
+        return MemoryBackend
     raise KernelError(f"unknown kernel backend {name!r} (one of {', '.join(BACKENDS)}, auto)")
 
 
-__all__ = ["BACKENDS", "KernelBackend", "KernelError", "choose_backend", "kernel_has_esp"]
+def choose_backend(name: str | None, send=None, **options) -> KernelBackend:
+    cls = backend_class(name)
+    if cls.name == "userspace":
+        if name in (None, "", "auto"):
+            log.warning("the kernel cannot hold ESP SAs (no CONFIG_INET_ESP, or no XFRM "
+                        "access): using the userspace ESP data plane over TUN, which forces "
+                        "UDP encapsulation")
+        if send is None:
+            raise KernelError("the userspace backend needs the daemon's send() on the 4500 socket")
+        return cls(send, **options)
+    return cls(**options)
+
+
+__all__ = ["BACKENDS", "KernelBackend", "KernelError", "backend_class", "choose_backend",
+           "kernel_has_esp"]

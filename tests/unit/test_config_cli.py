@@ -161,3 +161,39 @@ def test_a_parser_bug_is_one_line_not_a_traceback(tmp_path, monkeypatch, capsys)
     assert cli.main(["-n", "-f", write(tmp_path, GOOD)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "internal error" in err and "KeyError" in err
+
+
+DATA_PLANE = """\
+ikev2 "host" passive transport esp from 10.231.0.2 to 10.231.0.1 peer 10.231.0.1 psk "k"
+ikev2 "ctr" passive esp from 10.231.1.0/24 to 10.231.2.0/24 peer 10.231.0.1 \\
+    childsa enc aes-256-ctr auth hmac-sha2-256 psk "k"
+"""
+MIXED = """\
+set nomobike
+ikev2 "mixed" passive esp from 10.231.3.0/24 to 10.231.4.0/24 peer 10.231.0.1 \\
+    childsa enc aes-256-ctr auth hmac-sha2-256 childsa enc aes-256-gcm psk "k"
+"""
+
+
+def test_check_against_the_data_plane_of_the_backend(tmp_path, capsys):
+    # issue 7: a mode or transforms the chosen data plane cannot carry are refused by -n,
+    # with the place in the file
+    path = write(tmp_path, DATA_PLANE)
+    assert cli.main(["-n", "--backend", "userspace", "-f", path]) == 1
+    assert capsys.readouterr().err.splitlines() == [
+        f'{path}:1:22: rule "host": the userspace data plane has no transport mode',
+        f'{path}:2:1: rule "ctr": none of its childsa transforms is carried by the userspace '
+        "data plane",
+    ]
+    assert cli.main(["-n", "--backend", "xfrm", "-f", path]) == 0  # XFRM carries them all
+    assert capsys.readouterr().err.endswith("configuration OK\n")
+
+
+def test_transforms_the_data_plane_lacks_beside_ones_it_has_are_left_out(tmp_path, capsys):
+    path = write(tmp_path, MIXED)
+    assert cli.main(["-n", "--backend", "userspace", "-f", path]) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f'{path}:3:17: warning: rule "mixed": childsa aes-256-ctr is not carried by the '
+        "userspace data plane: left out",
+        "configuration OK",
+    ]
