@@ -13,6 +13,7 @@ import os
 import re
 import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -109,6 +110,26 @@ def test_strongswan_rekeys_the_child_sa(plab, who, pfs):
              "pyiked's CHILD SA with strongSwan's new SPIs")
     s.iked.wait_for_log(r"CHILD SA #1 removed: deleted by peer", timeout=10)
     ping(s)
+
+
+@pytest.mark.interop
+@pytest.mark.parametrize("who", ["strongswan", "pyiked"])
+def test_child_rekey_during_pings_loses_at_most_the_packets_in_flight(plab, who):
+    """A CHILD SA rekey while traffic flows: pyiked keeps the old inbound SA until the
+    Delete, so only packets in flight at the switch may be lost."""
+    s, sa = scenario(plab, who)
+    old = sa.child(s.child)
+    ping(s)
+    result = {}
+    pinger = threading.Thread(target=lambda: result.update(r=s.ping(count=40, interval=0.1, wait=1)))
+    pinger.start()
+    time.sleep(1.0)
+    assert s.swan.rekey(child=s.child) == 1
+    s.swan.wait_sa(s.ike, s.child, timeout=15, predicate=lambda x: len(x.children) == 1
+                   and x.children[0].spi_in != old.spi_in and x.children[0].state == "INSTALLED")
+    pinger.join(30)
+    r = result["r"]
+    assert r.sent == 40 and r.received >= 38, r.output
 
 
 @pytest.mark.interop

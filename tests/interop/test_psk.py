@@ -81,8 +81,10 @@ def test_strongswan_initiates_to_pyiked(lab, suite):
     assert (child.spi_out, child.spi_in) in _pyiked_spis(s.iked)
     ping = s.ping(count=3)
     assert ping, ping
+    back = s.ping(count=2, reverse=True)  # traffic started on pyiked's side too
+    assert back, back
     cap.stop()
-    assert cap.esp_in_udp() >= 6 and cap.plain_esp() == 0
+    assert cap.esp_in_udp() >= 10 and cap.plain_esp() == 0
     assert s.swan.terminate(ike=s.ike)
     s.iked.wait_for_log(r"closed: deleted by peer", timeout=10)
 
@@ -98,6 +100,8 @@ def test_pyiked_initiates_to_strongswan(lab, suite):
     assert (child.spi_out, child.spi_in) in _pyiked_spis(s.iked)
     ping = s.ping(count=3)
     assert ping, ping
+    back = s.ping(count=2, reverse=True)  # started on strongSwan's side
+    assert back, back
     # a Delete from pyiked (it deletes its SAs when it stops) is seen by strongSwan
     assert s.iked.stop() == 0
     s.swan.wait_no_sa(timeout=10)
@@ -121,6 +125,23 @@ def test_wrong_psk_gives_authentication_failed(lab):
     assert not result
     assert "AUTHENTICATION_FAILED" in result.text
     s.iked.wait_for_log(r"AUTHENTICATION_FAILED", timeout=5)
+
+
+@pytest.mark.interop
+def test_pyiked_initiator_proposal_mismatch(lab):
+    # the failure cases the other way round: pyiked initiates, strongSwan refuses
+    s = lab.pyiked_to_swan(_conf(lab, "a", "gcm-x25519", active=True),
+                           proposals=["aes128-sha256-modp2048"], esp_proposals=["aes128-sha256"])
+    s.iked.wait_for_log(r"NO_PROPOSAL_CHOSEN", timeout=10)
+    assert s.sa() is None
+
+
+@pytest.mark.interop
+def test_pyiked_initiator_wrong_psk(lab):
+    conf = iked_s2s(lab.topo, "a", active=True, psk="not-the-right-psk-000")
+    s = lab.pyiked_to_swan(conf)
+    s.iked.wait_for_log(r"AUTHENTICATION_FAILED", timeout=10)
+    assert s.sa() is None
 
 
 @pytest.mark.interop

@@ -56,10 +56,11 @@ class S2S:
         sas = self.swan.list_sas(self.ike)
         return sas[0] if sas else None
 
-    def ping(self, count: int = 2, **kw) -> PingResult:
-        """Ping from a's inner address to b's, i.e. through the tunnel."""
+    def ping(self, count: int = 2, reverse: bool = False, **kw) -> PingResult:
+        """Ping from a's inner address to b's (reverse: b's to a's), through the tunnel."""
         t = self.topo
-        return t.ping("a", t.inner_addr("a"), t.inner_addr("b"), count=count, **kw)
+        src, dst = ("b", "a") if reverse else ("a", "b")
+        return t.ping(src, t.inner_addr(src), t.inner_addr(dst), count=count, **kw)
 
 
 class Lab:
