@@ -1,7 +1,7 @@
 """The `pyiked` command line, iked(8)'s flags plus pyiked's own.
 
     pyiked [-dnSTtVv6] [-D macro=value] [-f file] [-p udpencap_port] [-s socket]
-           [--backend xfrm|userspace|memory] [--metrics ADDR]
+           [--backend xfrm|userspace|memory] [--route-table N] [--metrics ADDR]
     pyiked demo [ARGS...]
 
 -n checks the configuration and exits 0 (valid) or 1 (errors), like `iked -n`, including
@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--iked-dir", dest="iked_dir", default=DEFAULT_IKED_DIR, metavar="DIR",
                    help="certificates and keys: DIR/ca, DIR/certs, DIR/private/local.key, "
                    f"DIR/crls (default {DEFAULT_IKED_DIR})")
+    p.add_argument("--route-table", dest="route_table", type=int, default=220, metavar="N",
+                   help="userspace data plane: the routing table (and rule priority) of the "
+                   "tunnel routes; strongSwan's charon also uses 220 (default 220)")
     p.add_argument("--metrics", metavar="ADDR", default=None,
                    help="serve Prometheus metrics on ADDR (host:port)")
     return p

@@ -22,6 +22,7 @@ from pyiked.core.engine import Engine
 from pyiked.core.errors import IkeError
 from pyiked.core.events import ChildSAInstall, ChildSARemove, ChildSAUpdate, IkeSADown
 from pyiked.core.ike_sa import State
+from pyiked.kernel import backend_class
 from pyiked.kernel.base import KernelError
 
 from . import status
@@ -552,9 +553,14 @@ def run(args, config, warnings=()) -> int:
     except CertStoreError as exc:
         print(f"pyiked: {exc}", file=sys.stderr)
         return 1
+    backend_options = {}
+    if backend_class(args.backend).name == "userspace":
+        table = getattr(args, "route_table", 220)
+        backend_options = {"route_table": table, "route_priority": table}
     daemon = Daemon(
         config,
         backend=args.backend,
+        backend_options=backend_options,
         natt_port=args.udpencap_port or 4500,
         families=(4,) if args.no_ipv6 else (4, 6),
         engine_options={"natt": "off" if args.natt_disable else "auto", **options},

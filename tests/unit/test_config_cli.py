@@ -197,3 +197,29 @@ def test_transforms_the_data_plane_lacks_beside_ones_it_has_are_left_out(tmp_pat
         "userspace data plane: left out",
         "configuration OK",
     ]
+
+
+@pytest.mark.parametrize("backend, table, expected", [
+    ("userspace", None, {"route_table": 220, "route_priority": 220}),
+    ("userspace", "100", {"route_table": 100, "route_priority": 100}),  # beside a strongSwan
+    ("memory", "100", {}),
+])
+def test_route_table_reaches_the_userspace_data_plane(tmp_path, monkeypatch, backend, table, expected):
+    from pyiked.daemon import run
+
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake_daemon(config, **kw):
+        seen.update(kw)
+        raise Stop
+
+    monkeypatch.setattr(run, "Daemon", fake_daemon)
+    argv = ["-f", write(tmp_path, GOOD), "--backend", backend, "--iked-dir", str(tmp_path)]
+    if table:
+        argv += ["--route-table", table]
+    with pytest.raises(Stop):
+        cli.main(argv)
+    assert seen["backend_options"] == expected
