@@ -15,12 +15,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import os
 import sys
 
 from pyiked.config.errors import ConfigError
 from pyiked.config.loader import parse_file
-from pyiked.kernel import KernelError, backend_class
 from pyiked.config.printer import format_config
+from pyiked.kernel import KernelError, backend_class
 
 DEFAULT_CONFIG = "/etc/iked.conf"
 DEFAULT_SOCKET = "/var/run/iked.sock"
@@ -115,11 +116,17 @@ def main(argv: list[str] | None = None) -> int:
             print("pyiked (not installed)")
         return 0
     args.defines = dict(args.defines)
-    try:
-        data_plane = backend_class(args.backend)  # "auto" probes this kernel, as at start
-    except (KernelError, ImportError) as exc:
-        print(f"pyiked: kernel backend {args.backend}: {exc}", file=sys.stderr)
-        return 1
+    data_plane = None
+    if args.check_only and args.backend == "auto" and os.geteuid() != 0:
+        # only root may probe XFRM: an unprivileged answer would be "no ESP" here
+        print("pyiked: not root, so the kernel was not probed and the rules were not checked "
+              "against its data plane (give --backend to check)", file=sys.stderr)
+    else:
+        try:
+            data_plane = backend_class(args.backend)  # "auto" probes this kernel, as at start
+        except (KernelError, ImportError) as exc:
+            print(f"pyiked: kernel backend {args.backend}: {exc}", file=sys.stderr)
+            return 1
     try:
         result = parse_file(args.file, args.defines)
         config, warnings = result.check(data_plane)

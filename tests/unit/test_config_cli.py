@@ -223,3 +223,13 @@ def test_route_table_reaches_the_userspace_data_plane(tmp_path, monkeypatch, bac
     with pytest.raises(Stop):
         cli.main(argv)
     assert seen["backend_options"] == expected
+
+
+def test_unprivileged_check_does_not_guess_the_data_plane(tmp_path, monkeypatch, capsys):
+    # without root the XFRM probe would say "no ESP": -n must not refuse on that guess
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    path = write(tmp_path, DATA_PLANE)
+    assert cli.main(["-n", "-f", path]) == 0
+    err = capsys.readouterr().err
+    assert "not root, so the kernel was not probed" in err and err.endswith("configuration OK\n")
+    assert cli.main(["-n", "--backend", "userspace", "-f", path]) == 1  # named: checked
