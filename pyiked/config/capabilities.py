@@ -20,7 +20,6 @@ import dataclasses
 from dataclasses import dataclass
 
 from pyiked.core.iana import EncrId, EsnId, IntegId, KeId, PrfId, ProtocolId
-from pyiked.core.proposals import carried_specs
 
 from . import names
 from .errors import ConfigError, ConfigWarning
@@ -281,6 +280,8 @@ def check_data_plane(config: Config, positions: list[dict] | None, plane) -> tup
     class (pyiked.kernel.backend_class): name, supports_transport, esp_encr, esp_integ.
     A transport rule it cannot carry, or a rule none of whose childsa transforms it has,
     is refused; a childsa transform it lacks is left out of negotiation, with a warning."""
+    from pyiked.core.proposals import carried_specs  # core.proposals imports config.model
+
     errors: list[ConfigError] = []
     warnings: list[ConfigWarning] = []
     main = config.files[0] if config.files else "iked.conf"

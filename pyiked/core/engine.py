@@ -214,6 +214,8 @@ class Engine:
     def kernel_notice(self, notice, now: float) -> None:
         if isinstance(notice, events.KernelExpire):
             lifecycle.kernel_expire(self, notice, now)
+        elif isinstance(notice, events.KernelActivity):
+            lifecycle.esp_activity(self, notice, now)
 
     def reload(self, store, now: float | None = None, certs=None) -> int:
         """Swap the policy set (and the certificate store, when given); established SAs

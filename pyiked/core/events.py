@@ -158,6 +158,14 @@ class KernelExpire:
 
 
 @dataclass(frozen=True, slots=True)
+class KernelActivity:
+    """Inbound CHILD SAs (by SPI) that received authenticated ESP since the last such
+    notice: the peer is alive, so no liveness check is due (RFC 7296 §2.4)."""
+
+    spis: frozenset
+
+
+@dataclass(frozen=True, slots=True)
 class KernelAcquire:
     """XFRM_MSG_ACQUIRE: traffic hit an active policy with no SA."""
 

@@ -12,8 +12,10 @@ Lifetimes (OpenIKED's semantics and defaults):
     notice may duplicate our own timer: both paths are idempotent.
 
 Liveness (RFC 7296 §2.4, OpenIKED's `set dpd_check_interval N`, default 60 s, 0 turns it
-off): every interval, an IKE SA that heard no authenticated message from its peer during
-the whole interval sends an empty INFORMATIONAL. No answer after the retransmissions
+off): every interval, an IKE SA that heard nothing from its peer during the whole interval
+sends an empty INFORMATIONAL. Heard means an authenticated IKE message, or authenticated
+ESP on one of its CHILD SAs as the data plane reports it (events.KernelActivity), so that
+busy tunnels are not probed, as with OpenIKED and strongSwan. No answer after the retransmissions
 means the peer is dead: the IKE SA and its CHILD SAs go (ChildSARemove, IkeSADown), with
 no further message. A request already in flight is a liveness check of its own.
 """
@@ -24,7 +26,7 @@ import logging
 
 from . import rekey
 from .child_sa import ChildState
-from .events import KernelExpire
+from .events import KernelActivity, KernelExpire
 from .ike_sa import State
 
 log = logging.getLogger("pyiked.engine")
@@ -118,6 +120,15 @@ def _liveness(sa, now) -> None:
         log.debug("%r: no message from the peer for %.0f s: liveness check", sa, idle)
         informational.liveness(sa, now)
     sa.dpd_at = now + interval
+
+
+def esp_activity(engine, notice: KernelActivity, now) -> None:
+    """ESP came in on these CHILD SAs: their peers are alive (liveness waits)."""
+    children = engine.children_by_spi
+    for spi in notice.spis:
+        child = children.get(spi)
+        if child is not None:
+            child.ike_sa.last_received = now
 
 
 def kernel_expire(engine, notice: KernelExpire, now) -> None:

@@ -54,6 +54,7 @@ from pyiked.core.events import (
     ChildSAInstall,
     ChildSARemove,
     ChildSAUpdate,
+    KernelActivity,
     KernelExpire,
 )
 from pyiked.core.iana import EncrId, IntegId, ProtocolId
@@ -69,6 +70,9 @@ ANY_PORTS = (0, 65535)
 # A route's preferred source is looked up in a full address dump; every flow of a
 # concentrator has the same local selectors, so the answer is kept this long (seconds).
 PREFSRC_TTL = 10.0
+# How often the CHILD SAs that received ESP are reported (events.KernelActivity): far
+# below any dpd_check_interval, far above the packet rate.
+ACTIVITY_PERIOD = 5.0
 
 
 @dataclass(slots=True)
@@ -158,6 +162,8 @@ class UserspaceBackend(KernelBackend):
         self._by_net: list[_Flow] = []  # flows whose ts_remote are ranges
         self._reserved: set[int] = set()
         self._notices: list = []
+        self._active: set[int] = set()  # inbound SPIs that received ESP since the last report
+        self._activity_due = 0.0
         self._deadlines: list = []  # heap of (time, child_id): lifetimes, stale entries skipped
         self._prefsrc: dict[tuple, tuple] = {}  # local selectors -> (valid until, address)
         self.stats = dict.fromkeys((
@@ -392,6 +398,7 @@ class UserspaceBackend(KernelBackend):
             return False
         if sa.state:
             self._collect(child)
+        self._active.add(sa.spi)  # authenticated: the peer is alive, whatever comes next
         if next_header == NH_NONE:
             return False  # RFC 4303 §2.6: a dummy packet, discarded silently
         try:
@@ -426,6 +433,12 @@ class UserspaceBackend(KernelBackend):
 
     def notices(self) -> list:
         out, self._notices = self._notices, []
+        if self._active:
+            now = self._clock()
+            if now >= self._activity_due:
+                out.append(KernelActivity(frozenset(self._active)))
+                self._active = set()
+                self._activity_due = now + ACTIVITY_PERIOD
         return out
 
     def _due(self, child_id, at) -> bool:

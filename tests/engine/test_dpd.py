@@ -75,3 +75,20 @@ def test_dpd_off():
     a = net.engines[A_IP]
     assert a.stats["dpd_sent"] == 0 and len(a.ike_sas()) == 1
     assert a.ike_sas()[0].dpd_at is None
+
+
+def test_esp_from_the_peer_counts_as_hearing_from_it():
+    # a busy tunnel is not probed: the data plane reports the CHILD SAs that received
+    # ESP (KernelActivity), as strongSwan and OpenIKED look at ESP traffic too
+    from pyiked.core.events import KernelActivity
+
+    net, pa, pb = up(**with_dpd(60))
+    a = net.engines[A_IP]
+    (child,) = a.ike_sas()[0].children.values()
+    net.blackhole.add(B_IP)  # no IKE message from B at all from here on
+    for _ in range(10):  # 200 s with ESP reported every 20 s
+        net.run(until=net.now + 20)
+        a.kernel_notice(KernelActivity(frozenset({child.spi_in, 0xDEAD})), net.now)
+    assert a.stats["dpd_sent"] == 0 and len(a.ike_sas()) == 1
+    net.run(until=net.now + 61)  # the ESP stops: the probe follows within the interval
+    assert a.stats["dpd_sent"] == 1

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from pyiked.core.events import Encapsulation, KernelExpire, Lifetime
+from pyiked.core.events import Encapsulation, KernelActivity, KernelExpire, Lifetime
 from pyiked.kernel.base import KernelError
 from pyiked.kernel.userspace import UserspaceBackend
 from tests import sa_events as ev
@@ -127,6 +127,9 @@ def test_ping_both_ways(tunnel, suite):
     assert stats_a["tx_packets"] == stats_b["rx_packets"] == 13  # requests + replies
     assert stats_a["rx_packets"] == stats_b["tx_packets"] == 13
     assert stats_a["drop_integrity"] == stats_b["drop_integrity"] == 0
+    # ESP came in on A's inbound SA: reported once for liveness (RFC 7296 §2.4), then not
+    # again within ACTIVITY_PERIOD
+    assert tunnel.a.backend.notices() == [KernelActivity(frozenset({event.inbound.spi}))]
     assert tunnel.a.backend.notices() == []
     # the routes live in table 220 behind a rule, through the TUN device
     routes = ns.sh("ip", "route", "show", "table", "220", ns="pkk-a").stdout
