@@ -72,24 +72,15 @@ class EngineCollector:
         for name, key, doc in _COUNTERS:
             value = keepalives if key is None else plain.get(key, 0)
             yield CounterMetricFamily(name, doc, value=value)
-        failed = CounterMetricFamily("pyiked_handshakes_failed",
-                                     "IKE SA negotiations that ended without an SA, by reason",
-                                     labels=["reason"])
-        for reason, value in split["handshakes_failed_by_reason"].items():
-            failed.add_metric([reason], value)
-        yield failed
-        refused = CounterMetricFamily("pyiked_ike_sa_init_refused",
-                                      "IKE_SA_INIT requests refused, by the notify sent",
-                                      labels=["reason"])
-        for reason, value in split["init_refused_by_reason"].items():
-            refused.add_metric([reason], value)
-        yield refused
-        drops = CounterMetricFamily("pyiked_datagrams_dropped",
-                                    "datagrams dropped before reaching an SA, by reason",
-                                    labels=["reason"])
-        for reason, value in dropped.items():
-            drops.add_metric([reason.lower().removeprefix("drop_")], value)
-        yield drops
+        yield _by_reason("pyiked_handshakes_failed",
+                         "IKE SA negotiations that ended without an SA, by reason",
+                         split["handshakes_failed_by_reason"])
+        yield _by_reason("pyiked_ike_sa_init_refused",
+                         "IKE_SA_INIT requests refused, by the notify sent",
+                         split["init_refused_by_reason"])
+        yield _by_reason("pyiked_datagrams_dropped",
+                         "datagrams dropped before reaching an SA, by reason",
+                         {r.lower().removeprefix("drop_"): v for r, v in dropped.items()})
 
         now = status.gauges(engine)
         by_state = GaugeMetricFamily("pyiked_ike_sas", "IKE SAs by state", labels=["state"])
@@ -111,6 +102,16 @@ class EngineCollector:
             yield GaugeMetricFamily("pyiked_kernel_coupled",
                                     "1 when SAs are loaded into the kernel (couple)",
                                     value=int(bool(daemon.coupled)))
+
+
+def _by_reason(name: str, doc: str, values: dict):
+    """A counter family with one sample per reason."""
+    from prometheus_client.core import CounterMetricFamily
+
+    family = CounterMetricFamily(name, doc, labels=["reason"])
+    for reason, value in values.items():
+        family.add_metric([reason], value)
+    return family
 
 
 def make_registry(daemon):
