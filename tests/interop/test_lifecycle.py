@@ -220,8 +220,14 @@ def test_strongswan_answers_pyikeds_cookie(plab):
     assert s.initiate()
     ping(s)
     cap.stop()
-    init = [x for x in cap.exchanges() if x[0] == 34]
-    assert init == [(34, False), (34, True), (34, False), (34, True)]
+    init = [m for m in cap.ike_messages() if m["exchange"] == 34]
+    requests = [m["first_payload"] for m in init if not m["response"]]
+    responses = [m["first_payload"] for m in init if m["response"]]
+    # first payloads, SA = 33, N = 41: the first request has no cookie and gets only the
+    # COOKIE notify; every later one starts with the COOKIE (§2.6) and the last answer is the
+    # full response. Retransmissions on a busy machine may repeat either.
+    assert requests[0] == 33 and len(requests) >= 2 and set(requests[1:]) == {41}, requests
+    assert responses[0] == 41 and responses[-1] == 33 and responses.count(33) <= 2, responses
 
 
 GEN_RATE = 20000  # datagrams/s: far above the thresholds, within what the responder takes
