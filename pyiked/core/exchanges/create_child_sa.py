@@ -169,6 +169,20 @@ def send_child(sa, policy, now, ts_local=None, ts_remote=None, rekey_of=None, tr
                     request.on_timeout)
 
 
+_RETRIED = object()
+
+
+def _refusal(request, notifies, now):
+    """The first error notify in an answer to `request`, or None; _RETRIED when it was
+    INVALID_KE_PAYLOAD and the request went out again with the group named (§1.3)."""
+    for n in notifies:
+        if n.type <= NOTIFY_ERROR_MAX:
+            if n.type == NotifyType.INVALID_KE_PAYLOAD and request._retry_with_group(n, now):
+                return _RETRIED
+            return n
+    return None
+
+
 class ChildRequest:
     """One CREATE_CHILD_SA of ours for a CHILD SA, from the request to its outcome."""
 
@@ -211,11 +225,10 @@ class ChildRequest:
                       f"rekey of #{self.rekey_of.child_id}" if self.rekey_of else "new CHILD SA")
         self._forget()
         notifies = _notifies(payloads)
-        errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]
-        if errors:
-            n = errors[0]
-            if n.type == NotifyType.INVALID_KE_PAYLOAD and self._retry_with_group(n, now):
-                return
+        n = _refusal(self, notifies, now)
+        if n is _RETRIED:
+            return
+        if n is not None:
             log.info("%r: CREATE_CHILD_SA%s refused: %s", sa, " (rekey)" if self.rekey_of else "", _name(n.type))
             return self._failed(n.type, _name(n.type), now)
         sa_p, nonce_p = _find(payloads, PayloadType.SA), _find(payloads, PayloadType.NONCE)
@@ -308,12 +321,10 @@ class IkeRekeyRequest:
         sa = self.sa
         if not self._current():
             return  # forgotten: a Delete of the IKE SA crossed it (§2.25.2)
-        notifies = _notifies(payloads)
-        errors = [n for n in notifies if n.type <= NOTIFY_ERROR_MAX]
-        if errors:
-            n = errors[0]
-            if n.type == NotifyType.INVALID_KE_PAYLOAD and self._retry_with_group(n, now):
-                return
+        n = _refusal(self, _notifies(payloads), now)
+        if n is _RETRIED:
+            return
+        if n is not None:
             log.info("%r: IKE SA rekey refused: %s", sa, _name(n.type))
             return rekey.ike_rekey_failed(sa, n.type, now)
         sa_p, ke = _find(payloads, PayloadType.SA), _find(payloads, PayloadType.KE)
