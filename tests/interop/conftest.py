@@ -99,17 +99,28 @@ def lab_report(lab: Lab, lines: int = 60) -> str:
     return "\n".join(out)
 
 
-@pytest.fixture
-def lab(request, tmp_path):
-    session_pki = request.getfixturevalue("pki") if tool("pki") else None
+_SESSION_PKI = object()
+
+
+def lab_for(request, tmp_path, pki=_SESSION_PKI, **lab_kw):
+    """A Lab for one test (a generator for fixtures): `pki`, by default the session PKI
+    when the `pki` tool exists; a skip without network namespaces; its report printed
+    when the test failed."""
+    if pki is _SESSION_PKI:
+        pki = request.getfixturevalue("pki") if tool("pki") else None
     try:
-        the_lab = Lab(tmp_path, session_pki)
+        the_lab = Lab(tmp_path, pki, **lab_kw)
     except HarnessError as e:
         _skip_if_no_netns(e)
     yield the_lab
     if _failed(request):
         print(lab_report(the_lab))
     the_lab.close()
+
+
+@pytest.fixture
+def lab(request, tmp_path):
+    yield from lab_for(request, tmp_path)
 
 
 def _need_daemon():

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from .harness import Lab, iked_s2s, wait_for
+from .harness import iked_s2s, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHILD_UP = re.compile(r"CHILD SA #(\d+) up \(in ([0-9a-f]{8}) out ([0-9a-f]{8})\)")
@@ -28,20 +28,10 @@ CHILD_UP = re.compile(r"CHILD SA #(\d+) up \(in ([0-9a-f]{8}) out ([0-9a-f]{8})\
 @pytest.fixture
 def plab(request, tmp_path):
     """A Lab on namespaces named pkl<tag>a / pkl<tag>b (this area's prefix)."""
-    from .conftest import _failed, _need_daemon, _skip_if_no_netns, lab_report
-    from .harness import HarnessError
-    from .harness.util import tool
+    from .conftest import _need_daemon, lab_for
 
     _need_daemon()
-    pki = request.getfixturevalue("pki") if tool("pki") else None
-    try:
-        lab = Lab(tmp_path, pki, prefix="pkl")
-    except HarnessError as e:
-        _skip_if_no_netns(e)
-    yield lab
-    if _failed(request):
-        print(lab_report(lab))
-    lab.close()
+    yield from lab_for(request, tmp_path, prefix="pkl")
 
 
 def iked_conf(topo, node, active=False, lifetimes="", settings="", childsa=None):

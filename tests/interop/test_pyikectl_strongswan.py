@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from .harness import Lab, wait_for
+from .harness import wait_for
 from .harness.pyiked_runner import CTL_MODULE, REPO_ROOT
 
 pytestmark = pytest.mark.interop
@@ -22,13 +22,9 @@ METRICS = "127.0.0.1:9172"
 
 @pytest.fixture
 def pkx_lab(tmp_path, request):
-    from .conftest import _failed, lab_report
+    from .conftest import lab_for
 
-    lab = Lab(tmp_path, None, prefix="pkx")
-    yield lab
-    if _failed(request):
-        print(lab_report(lab))
-    lab.close()
+    yield from lab_for(request, tmp_path, pki=None, prefix="pkx")
 
 
 def test_pyikectl_with_a_strongswan_initiator(pkx_lab):

@@ -18,8 +18,8 @@ import shutil
 
 import pytest
 
-from .conftest import _failed, lab_report
-from .harness import Auth, Child, Conn, Lab, Secret
+from .conftest import lab_for
+from .harness import Auth, Child, Conn, Secret
 
 POOL = "10.231.100.0/24"
 DNS = "10.231.2.1"
@@ -29,11 +29,7 @@ GW_NET = "10.231.2.0/24"
 
 @pytest.fixture
 def rwlab(request, tmp_path, pki):
-    lab = Lab(tmp_path, pki, prefix="pkr")
-    yield lab
-    if _failed(request):
-        print(lab_report(lab))
-    lab.close()
+    yield from lab_for(request, tmp_path, pki=pki, prefix="pkr")
 
 
 def iked_dir(lab, own, cas, crls=(), name="iked"):
